@@ -1,0 +1,3 @@
+from ytmp3.cli import main
+
+raise SystemExit(main())

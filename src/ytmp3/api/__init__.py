@@ -1,0 +1,1 @@
+"""The HTTP side: the page, the JSON API, health and metrics."""

@@ -1,0 +1,84 @@
+"""The app factory: one FastAPI app whose lifespan owns the Redis pool and the HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ytmp3 import __version__
+from ytmp3.api import errors
+from ytmp3.api.body_limit import BodyLimitMiddleware
+from ytmp3.api.deps import Resources
+from ytmp3.api.routes import download, health, page, status, submit
+from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
+from ytmp3.cache.probe import VideoProbe
+from ytmp3.config import Settings
+from ytmp3.jobs.worker import run_worker
+
+
+class _StaticFiles(StaticFiles):
+    """Static files with the page's security headers."""
+
+    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+        response = await super().get_response(path, scope)
+        response.headers.update(page.SECURITY_HEADERS)
+        return response
+
+
+def create_app(settings: Settings, *, store: Store | None = None, with_worker: bool = False) -> FastAPI:
+    """The API; with `with_worker`, a conversion worker runs inside the same process."""
+    store = store or Store.from_url(settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        redis = store.connect()
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+            app.state.resources = Resources(
+                settings=settings,
+                redis=redis,
+                http=http,
+                jobs=JobStore(redis, settings.result_ttl),
+                probe=VideoProbe(
+                    redis,
+                    http,
+                    thumbnail_url=settings.thumbnail_url,
+                    exists_ttl=settings.exists_ttl,
+                    missing_ttl=settings.missing_ttl,
+                    timeout=settings.probe_timeout,
+                ),
+            )
+            worker = (
+                asyncio.create_task(run_worker(settings, store, handle_signals=False))
+                if with_worker
+                else None
+            )
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+                await redis.aclose()
+
+    app = FastAPI(
+        title="ytmp3",
+        version=__version__,
+        summary="Turns a YouTube link into an MP3.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware)
+    for module in (page, submit, status, download, health):
+        app.include_router(module.router)
+    app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,36 @@
+"""Who is asking: the peer, or the client a trusted proxy names. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+    """The address to rate-limit by.
+
+    X-Forwarded-For is believed only when the peer is a trusted proxy, and then
+    read from the right, skipping further trusted proxies, so a client cannot
+    pick its own address by sending the header itself.
+    """
+    peer = peer or "unknown"
+    if not forwarded_for or not _trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a garbled header is worth nothing
+    return hops[0] if hops else peer

@@ -1,0 +1,60 @@
+"""What routes get from the app's lifespan, handed over as FastAPI dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from arq.connections import ArqRedis
+from fastapi import Depends, Request
+
+from ytmp3.api.client_address import client_address
+from ytmp3.cache.job_store import JobStore
+from ytmp3.cache.probe import VideoProbe
+from ytmp3.config import Settings
+
+
+@dataclass
+class Resources:
+    """Owned by the lifespan: created at start, closed at stop."""
+
+    settings: Settings
+    redis: ArqRedis
+    http: httpx.AsyncClient
+    jobs: JobStore
+    probe: VideoProbe
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+def get_redis(request: Request) -> ArqRedis:
+    return get_resources(request).redis
+
+
+def get_jobs(request: Request) -> JobStore:
+    return get_resources(request).jobs
+
+
+def get_probe(request: Request) -> VideoProbe:
+    return get_resources(request).probe
+
+
+def get_client(request: Request) -> str:
+    settings = get_settings(request)
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_networks)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+ProbeDep = Annotated[VideoProbe, Depends(get_probe)]
+ClientDep = Annotated[str, Depends(get_client)]

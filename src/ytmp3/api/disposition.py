@@ -1,0 +1,27 @@
+"""A Content-Disposition header that is safe for any video title. Pure."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
+_SPACES = re.compile(r"\s+")
+MAX_STEM = 150
+
+
+def safe_stem(title: str | None) -> str:
+    """The title as a file name stem: no control characters, quotes or path separators."""
+    stem = _SPACES.sub(" ", _UNSAFE.sub(" ", title or "")).strip(" .")
+    return stem[:MAX_STEM].rstrip(" .") or "audio"
+
+
+def attachment(title: str | None) -> str:
+    stem = safe_stem(title)
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = _SPACES.sub(" ", ascii_stem).strip(" .") or "audio"
+    return (
+        f'attachment; filename="{ascii_stem}.mp3"; '
+        f"filename*=UTF-8''{quote(stem + '.mp3', safe='')}"
+    )

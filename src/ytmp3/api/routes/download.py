@@ -1,0 +1,74 @@
+"""GET/HEAD /download-music/{id}: the MP3, or why there is none (HTML for browsers)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from ytmp3 import media
+from ytmp3.api.deps import JobsDep, SettingsDep
+from ytmp3.api.disposition import attachment
+from ytmp3.api.envelope import ApiError, error_doc, error_response
+from ytmp3.api.routes.status import load
+from ytmp3.jobs.state import Status
+
+router = APIRouter(tags=["conversions"])
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _html_page(exc: ApiError) -> HTMLResponse:
+    advice = {
+        "NOT_FOUND": "Conversions are kept for a limited time. Convert the video again from the start page.",
+        "NOT_READY": "Wait a little and reload this page, or follow the progress on the start page.",
+        "CONVERSION_FAILED": "Go back to the start page and try again, or try another video.",
+    }.get(exc.message_code, "Go back to the start page and try again.")
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ytmp3: {escape(exc.message)}</title>
+<link rel="stylesheet" href="/static/style.css"></head>
+<body><main class="card"><h1>{escape(exc.message)}</h1>
+<p>{escape(advice)}</p><p><a href="/">Back to ytmp3</a></p></main></body></html>"""
+    return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+@router.api_route(
+    "/download-music/{job_id}",
+    methods=["GET", "HEAD"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"audio/mpeg": {}}, "description": "The MP3 (Range supported)"},
+        206: {"content": {"audio/mpeg": {}}, "description": "Part of the MP3, for a Range request"},
+        404: error_doc("Unknown or expired id", "NOT_FOUND"),
+        409: error_doc("Still queued or running", "NOT_READY"),
+        410: error_doc("The conversion failed", "CONVERSION_FAILED"),
+    },
+)
+async def download(job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> Response:
+    try:
+        state = await load(jobs, job_id)
+        if state.status is Status.FAILED:
+            reason = state.error.message if state.error else "The conversion failed."
+            raise ApiError(410, "CONVERSION_FAILED", reason)
+        if state.status is not Status.DONE:
+            raise ApiError(
+                409,
+                "NOT_READY",
+                f"The MP3 is not ready yet ({state.status}, {state.progress} %).",
+                headers={"Retry-After": "2"},
+            )
+        path = media.mp3_path(settings.media_dir, state.id)
+        if not path.is_file():
+            raise ApiError(404, "NOT_FOUND", "This MP3 is no longer available.")
+    except ApiError as exc:
+        return _html_page(exc) if _wants_html(request) else error_response(exc)
+    return FileResponse(
+        path,
+        media_type="audio/mpeg",
+        headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
+    )

@@ -1,0 +1,37 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from ytmp3.api.deps import RedisDep
+from ytmp3.api.envelope import envelope, error_doc
+from ytmp3.jobs.worker import HEALTH_KEY
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> JSONResponse:
+    """The process is up; says nothing about Redis or workers."""
+    return envelope({"status": "ok"}, "The API process is up.", "ALIVE")
+
+
+@router.get("/readyz", responses={503: error_doc("Redis or every worker is missing", "NOT_READY")})
+async def readyz(redis: RedisDep) -> JSONResponse:
+    """Redis answers and a worker sent a heartbeat recently."""
+    import yt_dlp.version
+
+    data = {"redis": False, "worker": False, "yt_dlp": yt_dlp.version.__version__}
+    try:
+        data["redis"] = bool(await redis.ping())
+        data["worker"] = bool(await redis.exists(HEALTH_KEY))
+    except (RedisError, OSError):
+        pass
+    if not data["redis"]:
+        return envelope(data, "Redis does not answer.", "NOT_READY", status_code=503)
+    if not data["worker"]:
+        return envelope(data, "No worker is alive.", "NOT_READY", status_code=503)
+    return envelope(data, "Ready to convert.", "READY")

@@ -1,0 +1,85 @@
+"""Request and response bodies of the API, and how a job record is shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ytmp3.jobs.state import JobError, JobState, Status
+
+Bitrate = Literal[128, 192, 256, 320]
+
+
+class SubmitRequest(BaseModel):
+    # strict: "192" or true is a client mistake to point out, not to guess at
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    video_url: str = Field(max_length=2048, examples=["https://youtu.be/dQw4w9WgXcQ"])
+    bitrate: Bitrate = 192
+
+
+class SubmitData(BaseModel):
+    id: str
+    filename: str
+    video_id: str
+    bitrate: int
+    status: Status
+    status_url: str
+    download_url: str
+
+
+class StatusData(BaseModel):
+    id: str
+    video_id: str
+    bitrate: int
+    status: Status
+    progress: int
+    title: str | None
+    duration: float | None
+    size_bytes: int | None
+    error: JobError | None
+    download_url: str | None
+    expires_at: str | None
+
+
+def status_url(job_id: str) -> str:
+    return f"/status/{job_id}"
+
+
+def download_url(job_id: str) -> str:
+    return f"/download-music/{job_id}"
+
+
+def submit_view(state: JobState) -> SubmitData:
+    return SubmitData(
+        id=state.id,
+        filename=state.id,
+        video_id=state.video_id,
+        bitrate=state.bitrate,
+        status=state.status,
+        status_url=status_url(state.id),
+        download_url=download_url(state.id),
+    )
+
+
+def status_view(state: JobState, ttl: int) -> StatusData:
+    expires = (
+        datetime.fromtimestamp(state.updated_at + ttl, UTC).isoformat().replace("+00:00", "Z")
+        if state.updated_at
+        else None
+    )
+    return StatusData(
+        id=state.id,
+        video_id=state.video_id,
+        bitrate=state.bitrate,
+        status=state.status,
+        progress=state.progress,
+        title=state.title,
+        duration=state.duration,
+        size_bytes=state.size_bytes,
+        error=state.error,
+        download_url=download_url(state.id) if state.status is Status.DONE else None,
+        expires_at=expires,
+    )

@@ -1,0 +1,54 @@
+"""Connections to the store: a real Redis, or the embedded in-memory one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from arq.connections import ArqRedis
+from fakeredis import FakeServer
+from fakeredis.aioredis import FakeConnection
+from redis.asyncio import ConnectionPool
+
+# Bounded, so a Redis that goes away turns into a quick 503, not a hang.
+CONNECT_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 5.0
+
+
+@dataclass
+class Store:
+    """Where the data lives; `connect()` hands out independent pools on it.
+
+    The API and an in-process worker each get their own pool, as they would
+    in separate processes; in embedded mode both pools share one FakeServer.
+    """
+
+    redis_url: str | None
+    fake_server: FakeServer | None = field(default=None)
+
+    @classmethod
+    def from_url(cls, redis_url: str | None) -> Store:
+        return cls(redis_url, FakeServer() if redis_url is None else None)
+
+    @property
+    def embedded(self) -> bool:
+        return self.fake_server is not None
+
+    def connect(self, *, max_connections: int = 64) -> ArqRedis:
+        if self.fake_server is not None:
+            pool: ConnectionPool = ConnectionPool(
+                connection_class=FakeConnection,
+                server=self.fake_server,
+                max_connections=max_connections,
+            )
+        else:
+            assert self.redis_url is not None
+            kwargs: dict[str, Any] = {
+                "socket_connect_timeout": CONNECT_TIMEOUT,
+                "socket_timeout": COMMAND_TIMEOUT,
+                "max_connections": max_connections,
+                # a connection broken by a Redis restart is noticed and replaced
+                "health_check_interval": 15,
+            }
+            pool = ConnectionPool.from_url(self.redis_url, **kwargs)
+        return ArqRedis(connection_pool=pool)

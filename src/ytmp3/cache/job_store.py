@@ -1,0 +1,86 @@
+"""Job records in Redis: one JSON value per job, a claim per (video, bitrate)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import WatchError
+
+from ytmp3.cache import keys
+from ytmp3.jobs.state import JobState, Status, new_job_id
+
+
+class Claim(NamedTuple):
+    state: JobState
+    created: bool
+
+
+class JobStore:
+    def __init__(self, redis: Redis, ttl: int) -> None:
+        self._redis = redis
+        self._ttl = ttl
+
+    async def get(self, job_id: str) -> JobState | None:
+        raw = await self._redis.get(keys.job_key(job_id))
+        return None if raw is None else JobState.model_validate_json(raw)
+
+    async def ttl_ms(self, job_id: str) -> int:
+        return int(await self._redis.pttl(keys.job_key(job_id)))
+
+    async def save(self, state: JobState) -> None:
+        """Write the record, refresh its expiry and its claim's, and tell watchers."""
+        payload = state.model_dump_json()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.job_key(state.id), payload, ex=self._ttl)
+            # A claim outliving its job is harmless: claim() replaces it.
+            pipe.expire(keys.claim_key(state.video_id, state.bitrate), self._ttl)
+            pipe.publish(keys.job_events_channel(state.id), payload)
+            await pipe.execute()
+
+    async def claim(self, video_id: str, bitrate: int) -> Claim:
+        """The job converting (video, bitrate): the running or finished one, or a new one.
+
+        WATCH makes check-and-create one atomic step across any number of API
+        processes: of many identical submissions exactly one creates the job.
+        """
+        claim = keys.claim_key(video_id, bitrate)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(claim)
+                    owner = await pipe.get(claim)
+                    if owner is not None:
+                        raw = await pipe.get(keys.job_key(owner.decode()))
+                        if raw is not None:
+                            current = JobState.model_validate_json(raw)
+                            if current.status is not Status.FAILED:
+                                await pipe.unwatch()
+                                return Claim(current, created=False)
+                    state = JobState(
+                        id=new_job_id(video_id, bitrate),
+                        video_id=video_id,
+                        bitrate=bitrate,
+                        updated_at=time.time(),
+                    )
+                    pipe.multi()
+                    pipe.set(claim, state.id, ex=self._ttl)
+                    pipe.set(keys.job_key(state.id), state.model_dump_json(), ex=self._ttl)
+                    await pipe.execute()
+                    return Claim(state, created=True)
+                except WatchError:
+                    continue
+
+    @asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[PubSub]:
+        """A subscription to the job's changes; subscribe first, then read, so none is missed."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.job_events_channel(job_id))
+            yield pubsub
+        finally:
+            await pubsub.aclose()

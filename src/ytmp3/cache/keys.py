@@ -1,0 +1,37 @@
+"""Every Redis key ytmp3 uses, named in one place. Pure."""
+
+PREFIX = "ytmp3"
+
+
+def probe_key(video_id: str) -> str:
+    """The cached answer of the existence probe: "1" exists, "0" missing."""
+    return f"{PREFIX}:video:{video_id}"
+
+
+def probe_lock_key(video_id: str) -> str:
+    """Held by the one process probing a video, so parallel requests probe once."""
+    return f"{PREFIX}:probe-lock:{video_id}"
+
+
+def claim_key(video_id: str, bitrate: int) -> str:
+    """Which job owns the conversion of (video, bitrate) right now."""
+    return f"{PREFIX}:claim:{video_id}:{bitrate}"
+
+
+def job_key(job_id: str) -> str:
+    """The job's status record (JSON)."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_events_channel(job_id: str) -> str:
+    """Pub/sub channel carrying each new version of the job's record."""
+    return f"{PREFIX}:events:{job_id}"
+
+
+def rate_key(client: str, window: int) -> str:
+    return f"{PREFIX}:rate:{client}:{window}"
+
+
+def wakeup_key() -> str:
+    """A list workers block on, so a new job starts without waiting for a poll."""
+    return f"{PREFIX}:wakeup"

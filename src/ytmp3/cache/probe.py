@@ -1,0 +1,97 @@
+"""Does a video exist? Ask YouTube's thumbnail host once, then remember the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from redis.asyncio import Redis
+
+from ytmp3.cache import keys
+
+EXISTS, MISSING = b"1", b"0"
+_LOCK_POLL = 0.02
+
+
+class UpstreamError(Exception):
+    """The probe got no usable answer (timeout, 5xx, network): nothing is cached."""
+
+
+class VideoProbe:
+    """Cache-first existence check, probing each video at most once at a time.
+
+    In one process concurrent checks share one task; across processes a
+    short Redis lock lets one probe while the others wait for its answer.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        http: httpx.AsyncClient,
+        *,
+        thumbnail_url: str,
+        exists_ttl: int,
+        missing_ttl: int,
+        timeout: float,
+    ) -> None:
+        self._redis = redis
+        self._http = http
+        self._thumbnail_url = thumbnail_url
+        self._exists_ttl = exists_ttl
+        self._missing_ttl = missing_ttl
+        self._timeout = timeout
+        self._inflight: dict[str, asyncio.Task[bool]] = {}
+        self.probes = 0  # outbound calls made, for metrics and tests
+
+    async def cached(self, video_id: str) -> bool | None:
+        raw = await self._redis.get(keys.probe_key(video_id))
+        return None if raw is None else raw == EXISTS
+
+    async def exists(self, video_id: str) -> bool:
+        known = await self.cached(video_id)
+        if known is not None:
+            return known
+        task = self._inflight.get(video_id)
+        if task is None:
+            task = asyncio.create_task(self._probe_once(video_id))
+            self._inflight[video_id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(video_id, None))
+        # shield: one caller going away must not cancel the probe the others wait on
+        return await asyncio.shield(task)
+
+    async def _probe_once(self, video_id: str) -> bool:
+        lock = keys.probe_lock_key(video_id)
+        lock_ms = int((self._timeout + 1) * 1000)
+        deadline = time.monotonic() + self._timeout + 1
+        while not await self._redis.set(lock, b"1", nx=True, px=lock_ms):
+            known = await self.cached(video_id)
+            if known is not None:
+                return known
+            if time.monotonic() > deadline:
+                break  # the holder died or hangs: probe ourselves
+            await asyncio.sleep(_LOCK_POLL)
+        try:
+            found = await self._ask_upstream(video_id)
+            await self._redis.set(
+                keys.probe_key(video_id),
+                EXISTS if found else MISSING,
+                ex=self._exists_ttl if found else self._missing_ttl,
+            )
+            return found
+        finally:
+            await self._redis.delete(lock)
+
+    async def _ask_upstream(self, video_id: str) -> bool:
+        url = self._thumbnail_url.format(video_id=video_id)
+        self.probes += 1
+        try:
+            # HEAD would do, but the thumbnail host answers GET for sure; the body is small.
+            response = await self._http.get(url, timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"thumbnail probe failed: {exc.__class__.__name__}") from exc
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        raise UpstreamError(f"thumbnail probe answered HTTP {response.status_code}")

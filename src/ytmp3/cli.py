@@ -1,0 +1,77 @@
+"""`ytmp3 serve | api | worker`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from ytmp3.config import Settings, SettingsError, load_settings
+
+COMMANDS = {
+    "serve": "the API with a worker inside the same process (embedded store unless YTMP3_REDIS_URL)",
+    "api": "the API alone (needs YTMP3_REDIS_URL)",
+    "worker": "a conversion worker alone (needs YTMP3_REDIS_URL)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ytmp3", description="Turns YouTube links into MP3s.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(settings: Settings, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from ytmp3.api.app import create_app
+
+    app = create_app(settings, with_worker=with_worker)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,  # the client address is worked out with YTMP3_TRUSTED_PROXIES
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _worker(settings: Settings) -> None:
+    from ytmp3.cache.connection import Store
+    from ytmp3.jobs.worker import run_worker
+
+    asyncio.run(run_worker(settings, Store.from_url(settings.redis_url), handle_signals=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"ytmp3: {exc}", file=sys.stderr)
+        return 2
+    if args.command != "serve" and settings.embedded:
+        print(
+            f"ytmp3: YTMP3_REDIS_URL must be set for `ytmp3 {args.command}` "
+            "(the embedded store lives inside `ytmp3 serve` only)",
+            file=sys.stderr,
+        )
+        return 2
+    _configure_logging(settings)
+    if args.command == "worker":
+        _worker(settings)
+    else:
+        _serve(settings, with_worker=args.command == "serve")
+    return 0

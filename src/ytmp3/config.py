@@ -1,0 +1,149 @@
+"""The one settings object, read from the environment (and `.env`) once at start."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, NamedTuple
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "YTMP3_"
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+
+Seconds = Annotated[int, Field(gt=0)]
+
+
+class RateLimit(NamedTuple):
+    count: int
+    window_seconds: int
+
+
+def parse_rate_limit(text: str) -> RateLimit | None:
+    """`30/minute` -> RateLimit(30, 60); `0` -> None (off)."""
+    if text.strip() == "0":
+        return None
+    match = _RATE_RE.match(text)
+    if match is None:
+        raise ValueError("expected N/second, N/minute, N/hour, N/day or 0")
+    count = int(match.group(1))
+    if count == 0:
+        return None
+    return RateLimit(count, _RATE_UNITS[match.group(2)])
+
+
+def _url_template(value: str) -> str:
+    if "{video_id}" not in value:
+        raise ValueError("must contain {video_id}")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    media_dir: Path = Path("./media")
+    thumbnail_url: str = "https://img.youtube.com/vi/{video_id}/0.jpg"
+    source_url: str = "https://www.youtube.com/watch?v={video_id}"
+    ffmpeg: str | None = None
+    result_ttl: Seconds = 3600
+    exists_ttl: Seconds = 86400
+    missing_ttl: Seconds = 3600
+    max_duration: Seconds = 7200
+    job_timeout: Seconds = 900
+    max_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    rate_limit: str = "30/minute"
+    # Beyond the SPEC's table: knobs an operator needs, documented in the README.
+    probe_timeout: float = Field(5.0, gt=0)
+    poll_delay: float = Field(0.5, gt=0)
+    cookies_file: Path | None = None
+    proxy: str | None = None
+    trusted_proxies: str = ""
+    log_format: str = Field("text", pattern="^(text|json)$")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("thumbnail_url", "source_url")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return _url_template(value)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for item in _split(value):
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("ffmpeg")
+    @classmethod
+    def _ffmpeg_exists(cls, value: str | None) -> str | None:
+        if value and shutil.which(value) is None:
+            raise ValueError(f"no executable at {value!r}")
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @cached_property
+    def rate(self) -> RateLimit | None:
+        return parse_rate_limit(self.rate_limit)
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(i, strict=False) for i in _split(self.trusted_proxies))
+
+    @cached_property
+    def ffmpeg_path(self) -> str:
+        """The ffmpeg on PATH, else the binary imageio-ffmpeg ships."""
+        if self.ffmpeg:
+            return self.ffmpeg
+        found = shutil.which("ffmpeg")
+        if found:
+            return found
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class SettingsError(Exception):
+    """A bad setting, worded as the one line the program prints before it stops."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}") from None

@@ -1,0 +1,127 @@
+"""The ARQ task: one job from `queued` to `done` or `failed`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ytmp3 import media
+from ytmp3.cache.job_store import JobStore
+from ytmp3.config import Settings
+from ytmp3.jobs import pipeline
+from ytmp3.jobs.errors import ConversionError, failure
+from ytmp3.jobs.state import ErrorCode, JobError, Status
+from ytmp3.jobs.tags import write_tags
+from ytmp3.jobs.tracker import StatusTracker
+
+log = logging.getLogger(__name__)
+
+# Transient download failures: three tries in all, waiting this long between them.
+RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0)
+COVER_TIMEOUT = 5.0
+
+
+@dataclass
+class JobContext:
+    """What every job needs, built once when the worker starts."""
+
+    settings: Settings
+    store: JobStore
+    http: httpx.AsyncClient
+    js_runtimes: dict[str, dict[str, str]] | None = None
+
+
+async def convert(ctx: dict[str, Any], job_id: str) -> str:
+    jc: JobContext = ctx["ytmp3"]
+    state = await jc.store.get(job_id)
+    if state is None or state.status.finished:
+        return "gone" if state is None else state.status.value
+    settings = jc.settings
+    tracker = StatusTracker(jc.store, state)
+    await tracker.move(Status.DOWNLOADING)
+    part = media.part_path(settings.media_dir, job_id)
+    cover = asyncio.create_task(_fetch_cover(jc, state.video_id))
+    try:
+        async with asyncio.timeout(settings.job_timeout):
+            await _convert_with_retries(jc, tracker)
+            if tracker.state.status is not Status.CONVERTING:
+                await tracker.on_converting()
+            cover_bytes = await cover
+            await asyncio.to_thread(
+                write_tags,
+                part,
+                title=tracker.state.title,
+                artist=tracker.state.artist,
+                cover=cover_bytes,
+            )
+            final = media.mp3_path(settings.media_dir, job_id)
+            os.replace(part, final)
+            size = final.stat().st_size
+    except TimeoutError:
+        await tracker.fail(_error(failure(ErrorCode.TIMEOUT)))
+    except ConversionError as exc:
+        log.info("job %s failed: %s", job_id, exc)
+        await tracker.fail(_error(exc))
+    except Exception:
+        # A bug, not the video's fault: record it so nobody waits forever.
+        log.exception("job %s crashed", job_id)
+        await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
+    else:
+        await tracker.move(Status.DONE, size_bytes=size)
+    finally:
+        cover.cancel()
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+    return tracker.state.status.value
+
+
+def _error(exc: ConversionError) -> JobError:
+    return JobError(code=exc.code, message=exc.message)
+
+
+async def _convert_with_retries(jc: JobContext, tracker: StatusTracker) -> None:
+    settings = jc.settings
+    source = pipeline.Source(
+        url=settings.source_url.format(video_id=tracker.state.video_id),
+        max_duration=settings.max_duration,
+        cookies_file=str(settings.cookies_file) if settings.cookies_file else None,
+        proxy=settings.proxy,
+        js_runtimes=jc.js_runtimes,
+    )
+    for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+        try:
+            output = await pipeline.convert(
+                source,
+                ffmpeg=settings.ffmpeg_path,
+                bitrate=tracker.state.bitrate,
+                out=media.part_path(settings.media_dir, tracker.state.id),
+                listener=tracker,
+            )
+        except ConversionError as exc:
+            if not exc.retryable or delay is None:
+                raise
+            log.info("job %s: try %d failed (%s)", tracker.state.id, attempt, exc)
+            await asyncio.sleep(delay)
+        else:
+            if tracker.state.duration is None:
+                await tracker.move(tracker.state.status, duration=round(output.duration, 3))
+            return
+
+
+async def _fetch_cover(jc: JobContext, video_id: str) -> bytes | None:
+    """The thumbnail as cover art; a missing cover never fails a conversion."""
+    url = jc.settings.thumbnail_url.format(video_id=video_id)
+    try:
+        response = await jc.http.get(url, timeout=COVER_TIMEOUT)
+    except httpx.HTTPError:
+        return None
+    content_type = response.headers.get("content-type", "")
+    if response.status_code != 200 or not content_type.startswith("image/"):
+        return None
+    return response.content

@@ -1,0 +1,69 @@
+"""What went wrong in a conversion, in words a person understands. Pure."""
+
+from __future__ import annotations
+
+import re
+from ytmp3.jobs.state import ErrorCode
+
+MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.VIDEO_UNAVAILABLE: (
+        "This video can't be downloaded: it is private, removed or blocked where the "
+        "service runs."
+    ),
+    ErrorCode.TOO_LONG: "This video is longer than this service accepts ({limit}).",
+    ErrorCode.DOWNLOAD_FAILED: (
+        "The video could not be downloaded from YouTube. Please try again in a few minutes."
+    ),
+    ErrorCode.CONVERSION_FAILED: "The video's audio could not be converted to MP3.",
+    ErrorCode.TIMEOUT: "The conversion took too long and was stopped. Please try again later.",
+}
+
+
+class ConversionError(Exception):
+    """A conversion that cannot succeed (or not on this try, when `retryable`)."""
+
+    def __init__(
+        self, code: ErrorCode, message: str, retryable: bool = False, detail: str = ""
+    ) -> None:
+        super().__init__(f"{code}: {detail or message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.detail = detail
+
+
+def failure(
+    code: ErrorCode, *, retryable: bool = False, detail: str = "", **fmt: str
+) -> ConversionError:
+    return ConversionError(code, MESSAGES[code].format(**fmt), retryable, detail)
+
+
+def human_duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+_UNAVAILABLE = re.compile(
+    r"private video|video unavailable|has been removed|no longer available|not available"
+    r"|in your country|copyright|sign in to confirm|members[- ]only|account associated"
+    r"|this video is unavailable|HTTP Error 404|HTTP Error 410|does not exist",
+    re.IGNORECASE,
+)
+_TRANSIENT = re.compile(
+    r"HTTP Error (5\d\d|403|408|429)|timed? ?out|connection (refused|reset|aborted)"
+    r"|temporary failure|network is unreachable|incompleteread|remote end closed"
+    r"|urlopen error|unable to download|read error|got error|eof occurred",
+    re.IGNORECASE,
+)
+
+
+def classify_download_error(text: str) -> ConversionError:
+    """yt-dlp's error text -> VIDEO_UNAVAILABLE (final) or DOWNLOAD_FAILED (retried if transient)."""
+    if _TRANSIENT.search(text) and not re.search(r"HTTP Error 40[14]|HTTP Error 410", text):
+        return failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=text)
+    if _UNAVAILABLE.search(text):
+        return failure(ErrorCode.VIDEO_UNAVAILABLE, detail=text)
+    return failure(ErrorCode.DOWNLOAD_FAILED, detail=text)

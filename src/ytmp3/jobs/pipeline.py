@@ -1,0 +1,211 @@
+"""One conversion attempt: the fetch process streams audio straight into ffmpeg.
+
+Each runs in a process group of its own (yt-dlp may start helpers), so a
+timeout or a cancellation kills everything and leaves no process behind. ffmpeg writes
+beside the final name; only a complete, tagged file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ytmp3.jobs.errors import ConversionError, classify_download_error, failure, human_duration
+from ytmp3.jobs.state import ErrorCode
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    max_duration: int
+    cookies_file: str | None = None
+    proxy: str | None = None
+    js_runtimes: dict[str, dict[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class Info:
+    title: str | None
+    artist: str | None
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class Output:
+    duration: float
+
+
+class Listener:
+    """What the pipeline tells as it goes; the job turns it into status writes."""
+
+    async def on_info(self, info: Info) -> None: ...
+    async def on_download(self, fraction: float) -> None: ...
+    async def on_converting(self) -> None: ...
+
+
+def ffmpeg_args(ffmpeg: str, bitrate: int, out: Path, max_duration: int) -> list[str]:
+    return [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats",
+        "-i", "pipe:0",
+        "-vn", "-map", "0:a:0", "-map_metadata", "-1",
+        "-c:a", "libmp3lame", "-b:a", f"{bitrate}k",
+        # one second past the limit is enough to know it is too long
+        "-t", str(max_duration + 1),
+        "-progress", "pipe:1",
+        "-f", "mp3", "-y", str(out),
+    ]  # fmt: skip
+
+
+async def convert(
+    source: Source,
+    *,
+    ffmpeg: str,
+    bitrate: int,
+    out: Path,
+    listener: Listener,
+) -> Output:
+    """Download and convert into `out` (a temporary name); raise ConversionError."""
+    data_r, data_w = os.pipe()
+    events_r, events_w = os.pipe()
+    events = os.fdopen(events_r, "rb", buffering=0)
+    spec = json.dumps(
+        {
+            "url": source.url,
+            "max_duration": source.max_duration,
+            "cookies_file": source.cookies_file,
+            "proxy": source.proxy,
+            "js_runtimes": source.js_runtimes,
+        }
+    )
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        fetcher = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ytmp3.jobs.fetch", spec, str(events_w),
+            stdin=asyncio.subprocess.DEVNULL, stdout=data_w,
+            stderr=asyncio.subprocess.PIPE, pass_fds=(events_w,),
+            start_new_session=True,
+        )  # fmt: skip
+        procs.append(fetcher)
+        encoder = await asyncio.create_subprocess_exec(
+            *ffmpeg_args(ffmpeg, bitrate, out, source.max_duration),
+            stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        procs.append(encoder)
+        for fd in (data_r, data_w, events_w):
+            os.close(fd)
+        data_r = data_w = events_w = -1
+        return await _supervise(fetcher, encoder, events, source, listener)
+    except BaseException:
+        _kill_group(procs)
+        with contextlib.suppress(FileNotFoundError):
+            out.unlink()
+        raise
+    finally:
+        for fd in (data_r, data_w, events_w):
+            if fd >= 0:
+                os.close(fd)
+        events.close()
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    await proc.wait()
+
+
+def _kill_group(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        # start_new_session made each the leader of a group with its own pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), pipe
+    )
+    try:
+        await _read_stream(reader, handle)
+    finally:
+        transport.close()
+
+
+async def _supervise(
+    fetcher: asyncio.subprocess.Process,
+    encoder: asyncio.subprocess.Process,
+    events: BinaryIO,
+    source: Source,
+    listener: Listener,
+) -> Output:
+    errors: list[dict[str, Any]] = []
+    out_seconds = 0.0
+    converting = False
+
+    async def on_event(line: str) -> None:
+        nonlocal converting
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        kind = event.get("event")
+        if kind == "info":
+            await listener.on_info(
+                Info(event.get("title"), event.get("artist"), event.get("duration"))
+            )
+        elif kind == "progress":
+            total = event.get("total")
+            if total:
+                await listener.on_download(min(1.0, event["downloaded"] / total))
+        elif kind == "finished" and not converting:
+            converting = True
+            await listener.on_converting()
+        elif kind == "error":
+            errors.append(event)
+
+    async def on_progress(line: str) -> None:
+        nonlocal out_seconds
+        key, _, value = line.partition("=")
+        if key == "out_time_us" and value.strip().lstrip("-").isdigit():
+            out_seconds = max(out_seconds, int(value) / 1_000_000)
+
+    assert encoder.stdout is not None and encoder.stderr is not None
+    assert fetcher.stderr is not None
+    fetch_stderr, encode_stderr, *_ = await asyncio.gather(
+        fetcher.stderr.read(),
+        encoder.stderr.read(),
+        _read_pipe(events, on_event),
+        _read_stream(encoder.stdout, on_progress),
+    )
+    fetch_rc, encode_rc = await fetcher.wait(), await encoder.wait()
+
+    limit = human_duration(source.max_duration)
+    if any(e.get("kind") == "too_long" for e in errors) or out_seconds > source.max_duration:
+        raise failure(ErrorCode.TOO_LONG, limit=limit)
+    download_errors = [e for e in errors if e.get("kind") == "download"]
+    if download_errors:
+        raise classify_download_error(str(download_errors[-1].get("message", "")))
+    if encode_rc != 0:
+        detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
+        raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
+    if fetch_rc != 0:
+        detail = fetch_stderr.decode("utf-8", "replace").strip()[-500:]
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail or f"exit {fetch_rc}")
+    if out_seconds <= 0:
+        raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
+    return Output(duration=out_seconds)
+
+
+async def _read_stream(
+    stream: asyncio.StreamReader, handle: Callable[[str], Awaitable[None]]
+) -> None:
+    async for raw in stream:
+        await handle(raw.decode("utf-8", "replace").rstrip("\n"))

@@ -1,0 +1,97 @@
+"""A conversion's record and the rules for moving it along. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    CONVERTING = "converting"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.DONE, Status.FAILED)
+
+
+class ErrorCode(StrEnum):
+    VIDEO_UNAVAILABLE = "VIDEO_UNAVAILABLE"
+    TOO_LONG = "TOO_LONG"
+    DOWNLOAD_FAILED = "DOWNLOAD_FAILED"
+    CONVERSION_FAILED = "CONVERSION_FAILED"
+    TIMEOUT = "TIMEOUT"
+
+
+# queued may follow a running state: a job whose worker died is run again.
+_NEXT: dict[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.QUEUED, Status.DOWNLOADING, Status.FAILED}),
+    Status.DOWNLOADING: frozenset(
+        {Status.QUEUED, Status.DOWNLOADING, Status.CONVERTING, Status.FAILED}
+    ),
+    Status.CONVERTING: frozenset(
+        {Status.QUEUED, Status.DOWNLOADING, Status.CONVERTING, Status.DONE, Status.FAILED}
+    ),
+    Status.DONE: frozenset(),
+    Status.FAILED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str
+
+
+class JobState(BaseModel):
+    """What Redis holds for one conversion, and what /status shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    video_id: str
+    bitrate: int
+    status: Status = Status.QUEUED
+    progress: int = 0
+    title: str | None = None
+    artist: str | None = None
+    duration: float | None = None
+    size_bytes: int | None = None
+    error: JobError | None = None
+    updated_at: float = 0.0
+
+
+def new_job_id(video_id: str, bitrate: int) -> str:
+    """Readable and unique: the video, the bitrate, and a random part per attempt."""
+    return f"{video_id}-{bitrate}-{secrets.token_urlsafe(6)}"
+
+
+def can_move(current: Status, new: Status) -> bool:
+    return new in _NEXT[current]
+
+
+def advance(state: JobState, status: Status, *, now: float, **changes: object) -> JobState:
+    """The next version of `state`: the transition checked, progress kept monotonic."""
+    if not can_move(state.status, status):
+        raise InvalidTransition(f"{state.status} -> {status}")
+    progress = changes.pop("progress", state.progress)
+    assert isinstance(progress, int)
+    if status is Status.DONE:
+        progress = 100
+    progress = max(state.progress, min(100, max(0, progress)))
+    return state.model_copy(
+        update={**changes, "status": status, "progress": progress, "updated_at": now}
+    )

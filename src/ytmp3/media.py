@@ -1,0 +1,32 @@
+"""Where a job's MP3 lives on disk. Names come from the job id, never from user input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ytmp3.jobs.state import JOB_ID_RE
+
+PART_SUFFIX = ".part"
+
+
+def mp3_path(media_dir: Path, job_id: str) -> Path:
+    if not JOB_ID_RE.match(job_id):
+        raise ValueError(f"not a job id: {job_id!r}")
+    return media_dir / f"{job_id}.mp3"
+
+
+def part_path(media_dir: Path, job_id: str) -> Path:
+    """The name ffmpeg writes to; hidden, and never served."""
+    return media_dir / f".{job_id}.mp3{PART_SUFFIX}"
+
+
+def job_id_of(path: Path) -> str | None:
+    """The job a media file belongs to, or None for a stranger."""
+    name = path.name
+    if name.startswith(".") and name.endswith(".mp3" + PART_SUFFIX):
+        candidate = name[1 : -len(".mp3" + PART_SUFFIX)]
+    elif name.endswith(".mp3") and not name.startswith("."):
+        candidate = name[: -len(".mp3")]
+    else:
+        return None
+    return candidate if JOB_ID_RE.match(candidate) else None

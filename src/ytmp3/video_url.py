@@ -1,0 +1,64 @@
+"""YouTube URL -> 11-character video id. Pure: no I/O."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
+
+_YOUTUBE_HOSTS = frozenset(
+    {
+        "youtube.com",
+        "www.youtube.com",
+        "m.youtube.com",
+        "music.youtube.com",
+        "youtube-nocookie.com",
+        "www.youtube-nocookie.com",
+    }
+)
+_SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
+_PATH_PREFIXES = frozenset({"shorts", "embed", "live", "v"})
+
+
+def parse_video_id(text: str) -> str | None:
+    """The video id of a YouTube video URL, or None when `text` is not one.
+
+    The id comes from the URL's structure (the `v` parameter or the path), never
+    from its last characters, so `&t=42s` and friends are harmless.
+    """
+    text = text.strip()
+    if not text or any(ch.isspace() or ord(ch) < 0x20 for ch in text):
+        return None
+    if "://" not in text:
+        if text.startswith("//"):
+            return None
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or port is not None:
+        return None
+    # userinfo (`youtube.com@evil.example`) would make the host a look-alike.
+    if "@" in parts.netloc or parts.hostname is None:
+        return None
+    host = parts.hostname.lower()
+    segments = parts.path.split("/")[1:]
+    if segments and segments[-1] == "":
+        segments = segments[:-1]  # one trailing slash is harmless
+
+    candidate: str | None = None
+    if host in _SHORT_HOSTS:
+        if len(segments) == 1:
+            candidate = segments[0]
+    elif host in _YOUTUBE_HOSTS:
+        if segments == ["watch"]:
+            values = parse_qs(parts.query).get("v", [])
+            candidate = values[0] if len(values) == 1 else None
+        elif len(segments) == 2 and segments[0] in _PATH_PREFIXES:
+            candidate = segments[1]
+    if candidate is not None and VIDEO_ID_RE.match(candidate):
+        return candidate
+    return None
