@@ -6,9 +6,10 @@ import ipaddress
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,7 +21,9 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 Seconds = Annotated[int, Field(gt=0)]
 
 
-class RateLimit(NamedTuple):
+# A dataclass, not a NamedTuple: a `count` field would clash with tuple.count (mypy).
+@dataclass(frozen=True, slots=True)
+class RateLimit:
     count: int
     window_seconds: int
 
@@ -77,7 +80,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        # An empty YTMP3_REDIS_URL means unset (embedded mode), as the `or None` below says.
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
 

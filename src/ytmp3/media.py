@@ -9,15 +9,19 @@ from ytmp3.jobs.state import JOB_ID_RE
 PART_SUFFIX = ".part"
 
 
-def mp3_path(media_dir: Path, job_id: str) -> Path:
+def _checked(job_id: str) -> str:
     if not JOB_ID_RE.match(job_id):
         raise ValueError(f"not a job id: {job_id!r}")
-    return media_dir / f"{job_id}.mp3"
+    return job_id
+
+
+def mp3_path(media_dir: Path, job_id: str) -> Path:
+    return media_dir / f"{_checked(job_id)}.mp3"
 
 
 def part_path(media_dir: Path, job_id: str) -> Path:
     """The name ffmpeg writes to; hidden, and never served."""
-    return media_dir / f".{job_id}.mp3{PART_SUFFIX}"
+    return media_dir / f".{_checked(job_id)}.mp3{PART_SUFFIX}"
 
 
 def job_id_of(path: Path) -> str | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
+# \A...\Z, not ^...$: `$` also matches before a trailing newline ("%0A" in ?v=).
+VIDEO_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{11}\Z")
 
 _YOUTUBE_HOSTS = frozenset(
     {

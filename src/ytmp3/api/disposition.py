@@ -6,7 +6,8 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
+# C0/C1 controls, lone surrogates (not encodable as UTF-8) and what file systems refuse.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\ud800-\udfff"\\/:*?<>|]+')
 _SPACES = re.compile(r"\s+")
 MAX_STEM = 150
 
@@ -19,8 +20,9 @@ def safe_stem(title: str | None) -> str:
 
 def attachment(title: str | None) -> str:
     stem = safe_stem(title)
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    ascii_stem = _SPACES.sub(" ", ascii_stem).strip(" .") or "audio"
+    # NFKD can turn harmless characters into unsafe ones (U+FF02 -> '"', U+FF0F -> '/'):
+    # clean the ASCII form again.
+    ascii_stem = safe_stem(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
     return (
         f'attachment; filename="{ascii_stem}.mp3"; '
         f"filename*=UTF-8''{quote(stem + '.mp3', safe='')}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from fakeredis import FakeServer
-from fakeredis.aioredis import FakeConnection
+from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio import ConnectionPool
 
 # Bounded, so a Redis that goes away turns into a quick 503, not a hang.
@@ -37,7 +37,7 @@ class Store:
     def connect(self, *, max_connections: int = 64) -> ArqRedis:
         if self.fake_server is not None:
             pool: ConnectionPool = ConnectionPool(
-                connection_class=FakeConnection,
+                connection_class=FakeAsyncRedisConnection,
                 server=self.fake_server,
                 max_connections=max_connections,
             )

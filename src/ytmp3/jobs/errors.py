@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+
 from ytmp3.jobs.state import ErrorCode
 
 MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.VIDEO_UNAVAILABLE: (
-        "This video can't be downloaded: it is private, removed or blocked where the "
-        "service runs."
+        "This video can't be downloaded: it is private, removed or blocked where the service runs."
     ),
     ErrorCode.TOO_LONG: "This video is longer than this service accepts ({limit}).",
     ErrorCode.DOWNLOAD_FAILED: (
@@ -39,15 +39,16 @@ def failure(
 
 
 def human_duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes = rest // 60
-    if hours and minutes:
-        return f"{hours} h {minutes} min"
-    return f"{hours} h" if hours else f"{minutes} min"
+    """7200 -> "2 h", 5400 -> "1 h 30 min", 90 -> "1 min 30 s" (never "0 min")."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    return " ".join(parts) or "0 s"
 
 
 _UNAVAILABLE = re.compile(
-    r"private video|video unavailable|has been removed|no longer available|not available"
+    # not a bare "not available": "Requested format is not available" is no private video.
+    r"private video|video unavailable|has been removed|no longer available|video is not available"
     r"|in your country|copyright|sign in to confirm|members[- ]only|account associated"
     r"|this video is unavailable|HTTP Error 404|HTTP Error 410|does not exist",
     re.IGNORECASE,
@@ -61,7 +62,8 @@ _TRANSIENT = re.compile(
 
 
 def classify_download_error(text: str) -> ConversionError:
-    """yt-dlp's error text -> VIDEO_UNAVAILABLE (final) or DOWNLOAD_FAILED (retried if transient)."""
+    """yt-dlp's error text -> VIDEO_UNAVAILABLE (final) or DOWNLOAD_FAILED (retried if
+    transient)."""
     if _TRANSIENT.search(text) and not re.search(r"HTTP Error 40[14]|HTTP Error 410", text):
         return failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=text)
     if _UNAVAILABLE.search(text):

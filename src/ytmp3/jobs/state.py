@@ -8,7 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \A...\Z, not ^...$: `$` also matches before a trailing newline.
+JOB_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
 class Status(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -37,17 +38,28 @@ def _html_page(exc: ApiError) -> HTMLResponse:
     return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-@router.api_route(
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"audio/mpeg": {}}, "description": "The MP3 (Range supported)"},
+    206: {"content": {"audio/mpeg": {}}, "description": "Part of the MP3, for a Range request"},
+    404: error_doc("Unknown or expired id", "NOT_FOUND"),
+    409: error_doc("Still queued or running", "NOT_READY"),
+    410: error_doc("The conversion failed", "CONVERSION_FAILED"),
+}
+
+
+@router.head(
     "/download-music/{job_id}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
-    responses={
-        200: {"content": {"audio/mpeg": {}}, "description": "The MP3 (Range supported)"},
-        206: {"content": {"audio/mpeg": {}}, "description": "Part of the MP3, for a Range request"},
-        404: error_doc("Unknown or expired id", "NOT_FOUND"),
-        409: error_doc("Still queued or running", "NOT_READY"),
-        410: error_doc("The conversion failed", "CONVERSION_FAILED"),
-    },
+    responses=_RESPONSES,
+    operation_id="download_music_head",
+    summary="Download headers",
+)
+@router.get(
+    "/download-music/{job_id}",
+    response_class=FileResponse,
+    responses=_RESPONSES,
+    operation_id="download_music",
+    summary="Download",
 )
 async def download(job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> Response:
     try:

@@ -1,0 +1,154 @@
+"""Shared fixtures: the YouTube stand-in, generated audio, Redis, settings and app clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import redis
+
+from tests import stand_in as stand_in_mod
+from ytmp3.api.app import create_app
+from ytmp3.cache.connection import Store
+from ytmp3.config import Settings
+
+T = TypeVar("T")
+REDIS_URL = os.environ.get("YTMP3_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+VIDEO_ID = "dQw4w9WgXcQ"
+
+
+def ffmpeg_exe() -> str:
+    return Settings(_env_file=None).ffmpeg_path  # type: ignore[call-arg]
+
+
+_audio_cache: dict[tuple[float, str, str], bytes] = {}
+
+
+def make_audio(seconds: float, fmt: str = "webm", *, tmp: Path | None = None, tone: str = "sine") -> bytes:
+    """An audio file made by ffmpeg: `seconds` long, opus in webm by default."""
+    key = (seconds, fmt, tone)
+    if key not in _audio_cache:
+        codec = {"webm": ["-c:a", "libopus", "-b:a", "48k"], "mp3": ["-c:a", "libmp3lame"]}[fmt]
+        out = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+             "-i", f"{tone}=duration={seconds}", *codec, "-f", fmt, "pipe:1"],
+            check=True, capture_output=True,
+        ).stdout  # fmt: skip
+        _audio_cache[key] = out
+    return _audio_cache[key]
+
+
+@pytest.fixture(scope="session")
+def stand_in_server() -> Iterator[stand_in_mod.StandIn]:
+    server_state = stand_in_mod.StandIn(default_audio=make_audio(3))
+    server = stand_in_mod.start(server_state)
+    yield server_state
+    server_state.release_stalls.set()
+    server.shutdown()
+
+
+@pytest.fixture
+def stand_in(stand_in_server: stand_in_mod.StandIn) -> Iterator[stand_in_mod.StandIn]:
+    stand_in_server.reset()
+    stand_in_server.release_stalls.clear()
+    yield stand_in_server
+    stand_in_server.release_stalls.set()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No YTMP3_* from the shell or a stray .env leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("YTMP3_") and name != "YTMP3_TEST_REDIS_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis, emptied for the test. In CI a missing Redis fails, never skips."""
+    if not _redis_up():
+        if IN_CI:
+            pytest.fail("Redis on 127.0.0.1:6379 is required in CI")
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, stand_in: stand_in_mod.StandIn
+) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "media_dir": tmp_path / "media",
+            "thumbnail_url": stand_in.thumbnail_url,
+            "source_url": stand_in.source_url,
+            "rate_limit": "0",
+            "poll_delay": 0.05,
+            "max_jobs": 2,
+            "_env_file": None,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@asynccontextmanager
+async def app_client(
+    settings: Settings, *, store: Store | None = None, with_worker: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, reached in-process through ASGITransport."""
+    app = create_app(settings, store=store, with_worker=with_worker)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ytmp3.test") as client:
+            yield client
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.02
+) -> T:
+    """Poll `check` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+async def wait_finished(client: httpx.AsyncClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    async def finished() -> dict[str, Any] | None:
+        data: dict[str, Any] = (await client.get(f"/status/{job_id}")).json()["data"]
+        return data if data.get("status") in ("done", "failed") else None
+
+    return await wait_for(finished, timeout=timeout)
+
+
+def submit_body(video_id: str = VIDEO_ID, bitrate: int = 192) -> dict[str, Any]:
+    return {"video_url": f"https://www.youtube.com/watch?v={video_id}&t=42s", "bitrate": bitrate}

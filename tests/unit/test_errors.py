@@ -1,0 +1,160 @@
+"""yt-dlp's error text -> a failure code, a retry decision and a sentence for people."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ytmp3.jobs.errors import (
+    MESSAGES,
+    ConversionError,
+    classify_download_error,
+    failure,
+    human_duration,
+)
+from ytmp3.jobs.state import ErrorCode
+
+UNAVAILABLE = [
+    "ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video",
+    "ERROR: [youtube] abc: Video unavailable. This video has been removed by the uploader",
+    "ERROR: [youtube] abc: Video unavailable. The uploader has not made this video available "
+    "in your country",
+    "ERROR: [youtube] abc: Video unavailable",
+    "ERROR: [youtube] abc: This video is not available",
+    "ERROR: [youtube] abc: Video unavailable. This video is no longer available because the "
+    "YouTube account associated with this video has been terminated.",
+    "ERROR: [youtube] abc: Video unavailable. This video is no longer available due to a "
+    "copyright claim by Someone",
+    "ERROR: [youtube] abc: Join this channel to get access to members-only content like this "
+    "video, and other exclusive perks.",
+    "ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for "
+    "some users.",
+    "ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found",
+    "ERROR: unable to download video data: HTTP Error 404: Not Found",
+    "ERROR: [generic] Unable to download webpage: HTTP Error 410: Gone",
+]
+
+TRANSIENT = [
+    "ERROR: unable to download video data: HTTP Error 503: Service Unavailable",
+    "ERROR: [generic] Unable to download webpage: HTTP Error 500: Internal Server Error "
+    "(caused by <HTTPError 500: Internal Server Error>)",
+    "ERROR: unable to download video data: HTTP Error 502: Bad Gateway",
+    "ERROR: unable to download video data: HTTP Error 403: Forbidden",
+    "ERROR: [youtube] abc: Unable to download API page: HTTP Error 429: Too Many Requests",
+    "ERROR: [generic] Unable to download webpage: <urlopen error [Errno 111] Connection refused>",
+    "ERROR: [youtube] abc: Unable to download webpage: <urlopen error [Errno -3] "
+    "Temporary failure in name resolution>",
+    "The read operation timed out",
+    "ERROR: [download] Got error: The read operation timed out",
+    "ERROR: [download] Got error: [Errno 104] Connection reset by peer",
+    "ERROR: [download] Got error: ('Connection aborted.', RemoteDisconnected('Remote end "
+    "closed connection without response'))",
+    "ERROR: [download] Got error: IncompleteRead(1024 bytes read, 2048 more expected)",
+    "ERROR: [youtube] abc: Unable to download webpage: <urlopen error [Errno 101] Network is "
+    "unreachable>",
+]
+
+UNKNOWN = [
+    "ERROR: Postprocessing: something odd happened",
+    "ERROR: [youtube] abc: Requested format is not available. Use --list-formats",
+    "",
+    "something nobody has ever seen",
+]
+
+
+@pytest.mark.parametrize("text", UNAVAILABLE)
+def test_unavailable_is_final(text: str) -> None:
+    error = classify_download_error(text)
+    assert error.code is ErrorCode.VIDEO_UNAVAILABLE
+    assert not error.retryable
+    assert error.message == MESSAGES[ErrorCode.VIDEO_UNAVAILABLE]
+    assert error.detail == text
+
+
+@pytest.mark.parametrize("text", TRANSIENT)
+def test_transient_is_retried(text: str) -> None:
+    error = classify_download_error(text)
+    assert error.code is ErrorCode.DOWNLOAD_FAILED
+    assert error.retryable
+    assert error.message == MESSAGES[ErrorCode.DOWNLOAD_FAILED]
+    assert error.detail == text
+
+
+@pytest.mark.parametrize("text", UNKNOWN)
+def test_unknown_fails_without_retry(text: str) -> None:
+    error = classify_download_error(text)
+    assert error.code is ErrorCode.DOWNLOAD_FAILED
+    assert not error.retryable
+
+
+def test_the_raw_text_is_detail_not_the_message() -> None:
+    text = "ERROR: unable to download video data: HTTP Error 503: Service Unavailable"
+    error = classify_download_error(text)
+    assert isinstance(error, ConversionError)
+    assert "ERROR" not in error.message
+    assert "503" in str(error)
+
+
+@given(st.text())
+def test_classify_never_raises(text: str) -> None:
+    error = classify_download_error(text)
+    assert error.code in (ErrorCode.VIDEO_UNAVAILABLE, ErrorCode.DOWNLOAD_FAILED)
+    assert not (error.code is ErrorCode.VIDEO_UNAVAILABLE and error.retryable)
+    assert error.detail == text
+
+
+SENTENCE = re.compile(r"[A-Z][^\n{}]*[.!]")
+
+
+def test_every_code_has_a_sentence() -> None:
+    assert set(MESSAGES) == set(ErrorCode)
+    for code in ErrorCode:
+        message = failure(code, limit="2 h").message
+        assert SENTENCE.fullmatch(message), (code, message)
+
+
+def test_too_long_names_the_limit() -> None:
+    error = failure(ErrorCode.TOO_LONG, limit=human_duration(7200), detail="duration 9000")
+    assert error.message == "This video is longer than this service accepts (2 h)."
+    assert error.code is ErrorCode.TOO_LONG
+    assert not error.retryable
+    assert error.detail == "duration 9000"
+
+
+def test_failure_carries_retry_flag() -> None:
+    assert failure(ErrorCode.TIMEOUT, retryable=True).retryable
+    assert not failure(ErrorCode.CONVERSION_FAILED).retryable
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (7200, "2 h"),
+        (3600, "1 h"),
+        (5400, "1 h 30 min"),
+        (3660, "1 h 1 min"),
+        (600, "10 min"),
+        (60, "1 min"),
+        (90, "1 min 30 s"),
+        (45, "45 s"),
+        (1, "1 s"),
+        (0, "0 s"),
+        (3601, "1 h 1 s"),
+        (86400, "24 h"),
+    ],
+)
+def test_human_duration(seconds: int, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+@given(st.integers(1, 10**6))
+def test_human_duration_never_says_zero_of_anything(seconds: int) -> None:
+    text = human_duration(seconds)
+    assert not re.search(r"(^|\s)0 ", text)
+    total = 0
+    for number, unit in re.findall(r"(\d+) (h|min|s)", text):
+        total += int(number) * {"h": 3600, "min": 60, "s": 1}[unit]
+    assert total == seconds
