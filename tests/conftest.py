@@ -28,13 +28,15 @@ VIDEO_ID = "dQw4w9WgXcQ"
 
 
 def ffmpeg_exe() -> str:
-    return Settings(_env_file=None).ffmpeg_path  # type: ignore[call-arg]
+    return Settings(_env_file=None).ffmpeg_path
 
 
 _audio_cache: dict[tuple[float, str, str], bytes] = {}
 
 
-def make_audio(seconds: float, fmt: str = "webm", *, tmp: Path | None = None, tone: str = "sine") -> bytes:
+def make_audio(
+    seconds: float, fmt: str = "webm", *, tmp: Path | None = None, tone: str = "sine"
+) -> bytes:
     """An audio file made by ffmpeg: `seconds` long, opus in webm by default."""
     key = (seconds, fmt, tone)
     if key not in _audio_cache:
@@ -97,9 +99,7 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, stand_in: stand_in_mod.StandIn
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, stand_in: stand_in_mod.StandIn) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "media_dir": tmp_path / "media",
@@ -142,7 +142,9 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-async def wait_finished(client: httpx.AsyncClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+async def wait_finished(
+    client: httpx.AsyncClient, job_id: str, timeout: float = 60.0
+) -> dict[str, Any]:
     async def finished() -> dict[str, Any] | None:
         data: dict[str, Any] = (await client.get(f"/status/{job_id}")).json()["data"]
         return data if data.get("status") in ("done", "failed") else None

@@ -1,11 +1,16 @@
 """A local HTTP server that stands in for YouTube: thumbnails for the probe, audio as the source.
 
-Each video id can be given a behaviour: a missing thumbnail, a failing probe, a
-slow or stalling source, one that fails a number of times first, or garbage.
+`/watch?v=ID` answers a page whose JSON-LD names the title, channel, duration
+and the media URL, as a video page does; yt-dlp's generic extractor reads it.
+`/media/ID.webm` serves the audio. Each video id can be given a behaviour: a
+missing thumbnail, a failing probe, a slow or stalling source, one that fails
+a number of times first, one that is missing, or garbage.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import threading
 import time
@@ -26,11 +31,13 @@ class Thumb:
 @dataclass
 class Source:
     data: bytes = b""
-    status: int = 200
-    content_type: str = "audio/webm"
-    fail_first: int = 0  # answer 503 to this many requests first
-    bytes_per_second: int | None = None  # bandwidth limit
-    stall_after: int | None = None  # send this many bytes, then hang
+    title: str | None = None  # the page's title; the video id when None
+    channel: str = "Stand-in Channel"
+    duration: float | None = None  # told by the page, when set
+    status: int = 200  # of the page: 404 missing, 403 blocked
+    fail_first: int = 0  # answer 503 to this many page requests first
+    bytes_per_second: int | None = None  # bandwidth limit of the media
+    stall_after: int | None = None  # send this many media bytes, then hang
     hits: int = 0
 
 
@@ -42,7 +49,9 @@ class StandIn:
     thumbs: dict[str, Thumb] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     probe_hits: Counter[str] = field(default_factory=Counter)
-    source_hits: Counter[str] = field(default_factory=Counter)
+    page_hits: Counter[str] = field(default_factory=Counter)
+    # media requests with a Range header: yt-dlp's downloads (its extractor's look has none)
+    downloads: Counter[str] = field(default_factory=Counter)
     release_stalls: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -55,13 +64,14 @@ class StandIn:
 
     @property
     def source_url(self) -> str:
-        return self.base + "/src/{video_id}"
+        return self.base + "/watch?v={video_id}"
 
     def reset(self) -> None:
         self.thumbs.clear()
         self.sources.clear()
         self.probe_hits.clear()
-        self.source_hits.clear()
+        self.page_hits.clear()
+        self.downloads.clear()
 
 
 def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -77,8 +87,10 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
         def do_GET(self, head: bool = False) -> None:
             if match := re.fullmatch(r"/vi/([^/]+)/0\.jpg", self.path):
                 self._thumb(match.group(1), head)
-            elif match := re.fullmatch(r"/src/([^/?]+)", self.path):
-                self._source(match.group(1), head)
+            elif match := re.fullmatch(r"/watch\?v=([^&]+)", self.path):
+                self._page(match.group(1), head)
+            elif match := re.fullmatch(r"/media/([^/]+)\.webm", self.path):
+                self._media(match.group(1), head)
             else:
                 self._plain(404, b"not found", head)
 
@@ -100,9 +112,12 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             else:
                 self._plain(thumb.status, b"no thumbnail", head)
 
-        def _source(self, video_id: str, head: bool) -> None:
-            stand_in.source_hits[video_id] += 1
-            src = stand_in.sources.get(video_id) or Source(stand_in.default_audio)
+        def _source(self, video_id: str) -> Source:
+            return stand_in.sources.setdefault(video_id, Source(stand_in.default_audio))
+
+        def _page(self, video_id: str, head: bool) -> None:
+            stand_in.page_hits[video_id] += 1
+            src = self._source(video_id)
             src.hits += 1
             if src.hits <= src.fail_first:
                 self._plain(503, b"try later", head)
@@ -110,21 +125,44 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             if src.status != 200:
                 self._plain(src.status, b"unavailable", head)
                 return
+            video: dict[str, object] = {
+                "@context": "https://schema.org",
+                "@type": "VideoObject",
+                "name": src.title or video_id,
+                "description": "stand-in",
+                "uploadDate": "2020-01-01",
+                "thumbnailUrl": f"{stand_in.base}/vi/{video_id}/0.jpg",
+                "contentUrl": f"{stand_in.base}/media/{video_id}.webm",
+                "author": {"@type": "Person", "name": src.channel},
+            }
+            if src.duration is not None:
+                video["duration"] = f"PT{src.duration:g}S"
+            ld = json.dumps(video).replace("</", "<\\/")
+            page = (
+                f"<!doctype html><html><head><title>{html.escape(src.title or video_id)}</title>"
+                f'<script type="application/ld+json">{ld}</script></head><body></body></html>'
+            )
+            self._plain(200, page.encode(), head, "text/html; charset=utf-8")
+
+        def _media(self, video_id: str, head: bool) -> None:
+            src = self._source(video_id)
             data = src.data or stand_in.default_audio
-            start = 0
-            if match := re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "")):
-                start = int(match.group(1))
-            body = data[start:]
-            self.send_response(206 if start else 200)
-            self.send_header("Content-Type", src.content_type)
+            start, end = 0, len(data) - 1
+            ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+            if ranged:
+                stand_in.downloads[video_id] += 1
+                start = int(ranged.group(1))
+                end = min(end, int(ranged.group(2) or end))
+            body = data[start : end + 1]
+            self.send_response(206 if ranged else 200)
+            self.send_header("Content-Type", "audio/webm")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
-            if start:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            if ranged:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             self.end_headers()
-            if head:
-                return
-            self._send_body(body, src)
+            if not head:
+                self._send_body(body, src)
 
         def _send_body(self, body: bytes, src: Source) -> None:
             chunk = 16 * 1024

@@ -10,7 +10,7 @@ import sys
 from ytmp3.config import Settings, SettingsError, load_settings
 
 COMMANDS = {
-    "serve": "the API with a worker inside the same process (embedded store unless YTMP3_REDIS_URL)",
+    "serve": "the API and a worker in one process (embedded store unless YTMP3_REDIS_URL)",
     "api": "the API alone (needs YTMP3_REDIS_URL)",
     "worker": "a conversion worker alone (needs YTMP3_REDIS_URL)",
 }

@@ -15,10 +15,10 @@ import pytest
 from tests.conftest import VIDEO_ID, app_client, wait_for
 from tests.stand_in import StandIn
 from ytmp3 import media
+from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.cache import keys
 from ytmp3.jobs.state import ErrorCode, JobError, JobState, Status, advance
 
 SettingsFactory = Callable[..., Settings]
@@ -86,7 +86,9 @@ async def test_download_states(make_settings: SettingsFactory, stand_in: StandIn
         assert status["error"] == {"code": "TOO_LONG", "message": "Too long."}
 
 
-async def test_browser_gets_html_for_errors(make_settings: SettingsFactory, stand_in: StandIn) -> None:
+async def test_browser_gets_html_for_errors(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
     settings = make_settings()
     async with with_job(settings, status=Status.QUEUED) as (client, _):
         accept = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -94,7 +96,7 @@ async def test_browser_gets_html_for_errors(make_settings: SettingsFactory, stan
         missing = await client.get("/download-music/unknown-id", headers=accept)
     assert running.status_code == 409 and running.headers["content-type"].startswith("text/html")
     assert "not ready" in running.text.lower()
-    assert missing.status_code == 404 and "<a href=\"/\">" in missing.text
+    assert missing.status_code == 404 and '<a href="/">' in missing.text
 
 
 async def test_download_done(make_settings: SettingsFactory, stand_in: StandIn) -> None:
@@ -176,7 +178,9 @@ async def test_unknown_route_and_method_use_envelope(
     assert wrong.status_code == 405 and wrong.json()["message_code"] == "METHOD_NOT_ALLOWED"
 
 
-async def test_openapi_describes_every_route(make_settings: SettingsFactory, stand_in: StandIn) -> None:
+async def test_openapi_describes_every_route(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
     async with app_client(make_settings()) as client:
         doc = (await client.get("/openapi.json")).json()
         docs_page = await client.get("/docs")
@@ -203,7 +207,9 @@ async def test_page_is_served_with_security_headers(
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "referrer-policy" in page.headers
     assert script.status_code == 200 and "EventSource" in script.text
-    assert "http://" not in page.text and "https://" not in page.text.replace("https://www.youtube.com/watch?v=", "")
+    assert "http://" not in page.text and "https://" not in page.text.replace(
+        "https://www.youtube.com/watch?v=", ""
+    )
 
 
 async def test_healthz_and_readyz_embedded_without_worker(

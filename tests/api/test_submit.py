@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from tests.stand_in import StandIn, Thumb
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
-from ytmp3.jobs.state import JobError, ErrorCode, Status
+from ytmp3.jobs.state import ErrorCode, JobError, Status
 
 SettingsFactory = Callable[..., Settings]
 
@@ -31,7 +31,15 @@ async def test_new_conversion_is_queued(make_settings: SettingsFactory, stand_in
     body = response.json()
     assert_envelope(body, "REQUEST_SUBMITED")
     data = body["data"]
-    assert set(data) == {"id", "filename", "video_id", "bitrate", "status", "status_url", "download_url"}
+    assert set(data) == {
+        "id",
+        "filename",
+        "video_id",
+        "bitrate",
+        "status",
+        "status_url",
+        "download_url",
+    }
     assert data["filename"] == data["id"]
     assert data["video_id"] == VIDEO_ID and data["bitrate"] == 320 and data["status"] == "queued"
     assert data["status_url"] == f"/status/{data['id']}"
@@ -46,7 +54,9 @@ async def test_default_bitrate_is_192(make_settings: SettingsFactory, stand_in: 
     assert response.json()["data"]["bitrate"] == 192
 
 
-async def test_same_video_same_bitrate_exists(make_settings: SettingsFactory, stand_in: StandIn) -> None:
+async def test_same_video_same_bitrate_exists(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
     async with app_client(make_settings()) as client:
         first = await client.post("/submit", json=submit_body())
         second = await client.post("/submit", json={"video_url": f"https://youtu.be/{VIDEO_ID}"})
@@ -143,7 +153,9 @@ async def test_probe_timeout_is_502(make_settings: SettingsFactory, stand_in: St
     assert_envelope(response.json(), "UPSTREAM_ERROR")
 
 
-async def test_probe_network_error_is_502(make_settings: SettingsFactory, stand_in: StandIn) -> None:
+async def test_probe_network_error_is_502(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
     # A port nobody listens on: connection refused.
     settings = make_settings(thumbnail_url="http://127.0.0.1:9/vi/{video_id}/0.jpg")
     async with app_client(settings) as client:
@@ -190,7 +202,7 @@ async def test_body_over_16_kib_is_413(make_settings: SettingsFactory, stand_in:
 async def test_chunked_body_over_16_kib_is_413(
     make_settings: SettingsFactory, stand_in: StandIn
 ) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"video_url": "'
         for _ in range(40):
             yield b"x" * 1024

@@ -32,7 +32,9 @@ class _StaticFiles(StaticFiles):
         return response
 
 
-def create_app(settings: Settings, *, store: Store | None = None, with_worker: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings, *, store: Store | None = None, with_worker: bool = False
+) -> FastAPI:
     """The API; with `with_worker`, a conversion worker runs inside the same process."""
     store = store or Store.from_url(settings.redis_url)
 

@@ -79,6 +79,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return envelope(
-            {}, "Something went wrong on our side.", "INTERNAL_ERROR", status_code=500
-        )
+        return envelope({}, "Something went wrong on our side.", "INTERNAL_ERROR", status_code=500)

@@ -64,6 +64,8 @@ def ydl_params(spec: dict[str, Any], events: _Events) -> dict[str, Any]:
         "quiet": True,
         "noprogress": True,
         "cachedir": False,
+        # Ranged chunks, as YouTube wants them (it throttles one long request).
+        "http_chunk_size": 10 * 1024 * 1024,
         "socket_timeout": spec.get("socket_timeout", 20),
         # The job retries with backoff; yt-dlp's own retries would hide failures from it.
         "retries": 1,

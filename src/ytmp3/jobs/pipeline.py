@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ytmp3.jobs.errors import ConversionError, classify_download_error, failure, human_duration
+from ytmp3.jobs.errors import classify_download_error, failure, human_duration
 from ytmp3.jobs.state import ErrorCode
 
 
@@ -130,9 +130,7 @@ def _kill_group(procs: list[asyncio.subprocess.Process]) -> None:
 async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), pipe
-    )
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
     try:
         await _read_stream(reader, handle)
     finally:
@@ -198,7 +196,9 @@ async def _supervise(
         raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
     if fetch_rc != 0:
         detail = fetch_stderr.decode("utf-8", "replace").strip()[-500:]
-        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail or f"exit {fetch_rc}")
+        raise failure(
+            ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail or f"exit {fetch_rc}"
+        )
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
     return Output(duration=out_seconds)

@@ -8,9 +8,7 @@ from mutagen.id3 import APIC, ID3, TIT2, TPE1, ID3NoHeaderError
 from mutagen.mp3 import MP3
 
 
-def write_tags(
-    path: Path, *, title: str | None, artist: str | None, cover: bytes | None
-) -> None:
+def write_tags(path: Path, *, title: str | None, artist: str | None, cover: bytes | None) -> None:
     try:
         tags = ID3(str(path))
     except ID3NoHeaderError:
@@ -26,4 +24,6 @@ def write_tags(
 
 
 def mp3_duration(path: Path) -> float:
-    return float(MP3(str(path)).info.length)
+    info = MP3(str(path)).info
+    assert info is not None
+    return float(info.length)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -74,7 +75,7 @@ def allow_embedded_store() -> None:
     async def log_store_info(redis: Any, log_func: Any) -> None:
         log_func("store: embedded (in-memory)")
 
-    arq.worker.log_redis_info = log_store_info  # type: ignore[assignment]
+    setattr(arq.worker, "log_redis_info", log_store_info)  # noqa: B010 (a deliberate patch)
 
 
 async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) -> None:
@@ -90,7 +91,5 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
 
 
 async def _close(worker: Worker) -> None:
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await worker.close()
-    except asyncio.CancelledError:
-        pass

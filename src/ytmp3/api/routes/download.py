@@ -18,16 +18,21 @@ from ytmp3.jobs.state import Status
 router = APIRouter(tags=["conversions"])
 
 
+_ADVICE = {
+    "NOT_FOUND": (
+        "Conversions are kept for a limited time. Convert the video again from the start page."
+    ),
+    "NOT_READY": "Wait a little and reload this page, or follow the progress on the start page.",
+    "CONVERSION_FAILED": "Go back to the start page and try again, or try another video.",
+}
+
+
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
 def _html_page(exc: ApiError) -> HTMLResponse:
-    advice = {
-        "NOT_FOUND": "Conversions are kept for a limited time. Convert the video again from the start page.",
-        "NOT_READY": "Wait a little and reload this page, or follow the progress on the start page.",
-        "CONVERSION_FAILED": "Go back to the start page and try again, or try another video.",
-    }.get(exc.message_code, "Go back to the start page and try again.")
+    advice = _ADVICE.get(exc.message_code, "Go back to the start page and try again.")
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

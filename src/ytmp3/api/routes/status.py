@@ -44,7 +44,9 @@ async def load(jobs: JobStore, job_id: str) -> JobState:
 )
 async def status(job_id: str, jobs: JobsDep, settings: SettingsDep) -> JSONResponse:
     state = await load(jobs, job_id)
-    return envelope(status_view(state, settings.result_ttl), f"The conversion is {state.status}.", "STATUS")
+    return envelope(
+        status_view(state, settings.result_ttl), f"The conversion is {state.status}.", "STATUS"
+    )
 
 
 async def _next_message(pubsub: PubSub, timeout: float) -> dict[str, Any] | None:
@@ -55,7 +57,8 @@ async def _next_message(pubsub: PubSub, timeout: float) -> dict[str, Any] | None
         # None also comes back for the subscribe confirmation: keep waiting.
         message = await pubsub.get_message(timeout=remaining)
         if message is not None and message.get("type") == "message":
-            return message
+            found: dict[str, Any] = message
+            return found
     return None
 
 

@@ -38,16 +38,21 @@ async def enforce_rate_limit(redis: RedisDep, settings: SettingsDep, client: Cli
     response_model=Envelope[SubmitData],
     dependencies=[Depends(enforce_rate_limit)],
     responses={
-        200: {"model": Envelope[SubmitData], "description": "Already queued, running or done (REQUEST_EXISTS)"},
+        200: {
+            "model": Envelope[SubmitData],
+            "description": "Already queued, running or done (REQUEST_EXISTS)",
+        },
         201: {"description": "A new conversion was queued (REQUEST_SUBMITED)"},
-        400: error_doc("Not a YouTube video URL, or the video does not exist", "INVALID_URL", "VIDEO_DONT_EXISTS"),
+        400: error_doc(
+            "Not a YouTube video URL, or no such video", "INVALID_URL", "VIDEO_DONT_EXISTS"
+        ),
         413: error_doc("Body over 16 KiB", "PAYLOAD_TOO_LARGE"),
-        422: error_doc("Body not JSON, a field missing or wrong, unknown bitrate", "VALIDATION_ERROR"),
+        422: error_doc("Body not JSON, a field missing or wrong, bad bitrate", "VALIDATION_ERROR"),
         429: error_doc("Over the rate limit; see Retry-After", "RATE_LIMITED"),
         502: error_doc("YouTube could not be asked whether the video exists", "UPSTREAM_ERROR"),
         503: error_doc("The store is unreachable", "SERVICE_UNAVAILABLE"),
     },
-)  # fmt: skip
+)
 async def submit(
     body: SubmitRequest, jobs: JobsDep, probe: ProbeDep, redis: RedisDep
 ) -> JSONResponse:
