@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 import pytest
@@ -128,13 +129,26 @@ async def app_client(
             yield client
 
 
+@overload
 async def wait_for(
-    check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.02
-) -> T:
-    """Poll `check` until it returns something truthy; fail at the deadline."""
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+@overload
+async def wait_for(
+    check: Callable[[], T | None], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+async def wait_for(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.02,
+) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy; fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        result = await check()
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:

@@ -52,6 +52,7 @@ class StandIn:
     page_hits: Counter[str] = field(default_factory=Counter)
     # media requests with a Range header: yt-dlp's downloads (its extractor's look has none)
     downloads: Counter[str] = field(default_factory=Counter)
+    cookies: list[str] = field(default_factory=list)  # Cookie headers the pages saw
     release_stalls: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -72,6 +73,7 @@ class StandIn:
         self.probe_hits.clear()
         self.page_hits.clear()
         self.downloads.clear()
+        self.cookies.clear()
 
 
 def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -117,6 +119,8 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def _page(self, video_id: str, head: bool) -> None:
             stand_in.page_hits[video_id] += 1
+            if cookie := self.headers.get("Cookie"):
+                stand_in.cookies.append(cookie)
             src = self._source(video_id)
             src.hits += 1
             if src.hits <= src.fail_first:
@@ -194,4 +198,53 @@ def start(stand_in: StandIn) -> ThreadingHTTPServer:
     server = _QuietServer((stand_in.host, stand_in.port), _handler(stand_in))
     stand_in.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, name="stand-in", daemon=True).start()
+    return server
+
+
+@dataclass
+class Proxy:
+    """A forward HTTP proxy on loopback, counting what passes through it."""
+
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_proxy(proxy: Proxy) -> ThreadingHTTPServer:
+    import urllib.error
+    import urllib.request
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            proxy.requests.append(self.path)
+            # only ever forwards to loopback: the stand-in
+            if not self.path.startswith("http://127.0.0.1:"):
+                self.send_error(403)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            request = urllib.request.Request(self.path, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as upstream:
+                    status, body, items = upstream.status, upstream.read(), upstream.headers.items()
+            except urllib.error.HTTPError as exc:
+                status, body, items = exc.code, exc.read(), exc.headers.items()
+            self.send_response(status)
+            for key, value in items:
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = _QuietServer(("127.0.0.1", proxy.port), Handler)
+    proxy.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, name="proxy", daemon=True).start()
     return server

@@ -188,7 +188,8 @@ async def _supervise(
     limit = human_duration(source.max_duration)
     if any(e.get("kind") == "too_long" for e in errors) or out_seconds > source.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
-    download_errors = [e for e in errors if e.get("kind") == "download"]
+    # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
+    download_errors = [e for e in errors if e.get("kind") == "download" and not _broken_pipe(e)]
     if download_errors:
         raise classify_download_error(str(download_errors[-1].get("message", "")))
     if encode_rc != 0:
@@ -202,6 +203,11 @@ async def _supervise(
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
     return Output(duration=out_seconds)
+
+
+def _broken_pipe(event: dict[str, Any]) -> bool:
+    message = str(event.get("message", ""))
+    return event.get("kind") == "broken_pipe" or "Broken pipe" in message or "Errno 32" in message
 
 
 async def _read_stream(

@@ -18,6 +18,7 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import JobContext, convert
+from ytmp3.jobs.js_runtime import js_runtimes
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
             settings=settings,
             store=JobStore(redis, settings.result_ttl),
             http=httpx.AsyncClient(follow_redirects=True),
+            js_runtimes=js_runtimes(),
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
