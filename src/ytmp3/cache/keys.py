@@ -28,6 +28,16 @@ def job_events_channel(job_id: str) -> str:
     return f"{PREFIX}:events:{job_id}"
 
 
+def worker_key(worker_id: str) -> str:
+    """A worker's lease: alive while this key lives."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def job_owner_key(job_id: str) -> str:
+    """Which worker runs the job right now."""
+    return f"{PREFIX}:owner:{job_id}"
+
+
 def rate_key(client: str, window: int) -> str:
     return f"{PREFIX}:rate:{client}:{window}"
 

@@ -7,14 +7,17 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ytmp3 import media
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.jobs import pipeline
+from ytmp3.jobs import lease, pipeline
 from ytmp3.jobs.errors import ConversionError, failure
 from ytmp3.jobs.state import ErrorCode, JobError, Status
 from ytmp3.jobs.tags import write_tags
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 # Transient download failures: three tries in all, waiting this long between them.
 RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0)
 COVER_TIMEOUT = 5.0
+# Runs of one job (a run ends early when its worker dies); the next one records failure.
+MAX_RUNS = 3
 
 
 @dataclass
@@ -33,7 +38,9 @@ class JobContext:
 
     settings: Settings
     store: JobStore
+    redis: Redis
     http: httpx.AsyncClient
+    worker_id: str
     js_runtimes: dict[str, dict[str, str]] | None = None
 
 
@@ -42,14 +49,31 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
     state = await jc.store.get(job_id)
     if state is None or state.status.finished:
         return "gone" if state is None else state.status.value
-    settings = jc.settings
     tracker = StatusTracker(jc.store, state)
+    run = int(ctx.get("job_try", 1))
+    if run > MAX_RUNS:
+        log.error("job %s: its worker died %d times; giving up", job_id, MAX_RUNS)
+        await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
+        return tracker.state.status.value
+    await lease.claim_job(jc.redis, job_id, jc.worker_id, jc.settings.job_timeout + 60)
+    try:
+        part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{run}")
+        await _run(jc, tracker, part)
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await lease.release_job(jc.redis, job_id)
+    return tracker.state.status.value
+
+
+async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
+    settings = jc.settings
+    job_id = tracker.state.id
+    state = tracker.state
     await tracker.move(Status.DOWNLOADING)
-    part = media.part_path(settings.media_dir, job_id)
     cover = asyncio.create_task(_fetch_cover(jc, state.video_id))
     try:
         async with asyncio.timeout(settings.job_timeout):
-            await _convert_with_retries(jc, tracker)
+            await _convert_with_retries(jc, tracker, part)
             if tracker.state.status is not Status.CONVERTING:
                 await tracker.on_converting()
             cover_bytes = await cover
@@ -78,14 +102,13 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
         cover.cancel()
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-    return tracker.state.status.value
 
 
 def _error(exc: ConversionError) -> JobError:
     return JobError(code=exc.code, message=exc.message)
 
 
-async def _convert_with_retries(jc: JobContext, tracker: StatusTracker) -> None:
+async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
     settings = jc.settings
     source = pipeline.Source(
         url=settings.source_url.format(video_id=tracker.state.video_id),
@@ -100,7 +123,7 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker) -> None:
                 source,
                 ffmpeg=settings.ffmpeg_path,
                 bitrate=tracker.state.bitrate,
-                out=media.part_path(settings.media_dir, tracker.state.id),
+                out=part,
                 listener=tracker,
             )
         except ConversionError as exc:

@@ -91,13 +91,13 @@ async def convert(
             sys.executable, "-m", "ytmp3.jobs.fetch", spec, str(events_w),
             stdin=asyncio.subprocess.DEVNULL, stdout=data_w,
             stderr=asyncio.subprocess.PIPE, pass_fds=(events_w,),
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         procs.append(fetcher)
         encoder = await asyncio.create_subprocess_exec(
             *ffmpeg_args(ffmpeg, bitrate, out, source.max_duration),
             stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
         procs.append(encoder)
         for fd in (data_r, data_w, events_w):
@@ -118,6 +118,15 @@ async def convert(
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     await proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the worker dies, even by SIGKILL (Linux only)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _kill_group(procs: list[asyncio.subprocess.Process]) -> None:

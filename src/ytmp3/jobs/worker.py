@@ -12,12 +12,15 @@ import httpx
 from arq import cron
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
+from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
+from ytmp3.jobs import lease
 from ytmp3.jobs.cleanup import sweep_media
-from ytmp3.jobs.convert import JobContext, convert
+from ytmp3.jobs.convert import MAX_RUNS, JobContext, convert
 from ytmp3.jobs.js_runtime import js_runtimes
 
 log = logging.getLogger(__name__)
@@ -26,8 +29,7 @@ QUEUE = "ytmp3:queue"
 HEALTH_KEY = "ytmp3:worker-health"
 HEALTH_INTERVAL = 10  # seconds; /readyz calls a worker alive while its key lives
 CLEANUP_MINUTES = set(range(0, 60, 5))
-# A job whose worker dies is run again by another; this many runs in all.
-MAX_TRIES = 3
+RECONNECT_MIN, RECONNECT_MAX = 0.5, 5.0
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -40,20 +42,32 @@ async def cleanup(ctx: dict[str, Any]) -> int:
 def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         settings.media_dir.mkdir(parents=True, exist_ok=True)
+        worker_id = lease.new_worker_id()
         ctx["ytmp3"] = JobContext(
             settings=settings,
             store=JobStore(redis, settings.result_ttl),
+            redis=redis,
             http=httpx.AsyncClient(follow_redirects=True),
+            worker_id=worker_id,
             js_runtimes=js_runtimes(),
         )
+        ctx["ytmp3_lease"] = asyncio.create_task(lease.keep_lease(redis, worker_id, QUEUE))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        task: asyncio.Task[None] | None = ctx.get("ytmp3_lease")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         jc: JobContext | None = ctx.get("ytmp3")
         if jc is not None:
             await jc.http.aclose()
+            with contextlib.suppress(RedisError, OSError):
+                await redis.delete(keys.worker_key(jc.worker_id))
 
     return Worker(
-        functions=[func(convert, name="convert", max_tries=MAX_TRIES)],
+        # one run more than MAX_RUNS, so the job itself can record that it gave up
+        functions=[func(convert, name="convert", max_tries=MAX_RUNS + 1)],
         cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
         queue_name=QUEUE,
         redis_pool=redis,
@@ -63,7 +77,7 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         max_jobs=settings.max_jobs,
         # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
         # ARQ's own limit is only a backstop.
-        job_timeout=settings.job_timeout + 60,
+        job_timeout=settings.job_timeout + 30,
         keep_result=0,
         poll_delay=settings.poll_delay,
         health_check_interval=HEALTH_INTERVAL,
@@ -81,17 +95,28 @@ def allow_embedded_store() -> None:
 
 
 async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) -> None:
-    """Run until cancelled (or, with handle_signals, until SIGINT/SIGTERM)."""
+    """Run until cancelled (or, with handle_signals, until SIGINT/SIGTERM).
+
+    Losing Redis ends an ARQ worker; this starts a fresh one as soon as Redis
+    answers again, so a worker recovers from an outage without a restart.
+    """
     if store.embedded:
         allow_embedded_store()
-    worker = create_worker(settings, store.connect(), handle_signals=handle_signals)
-    try:
-        await worker.async_run()
-    finally:
-        # close() cancels what still runs; shielded so a cancel of ours can't cut it short
-        await asyncio.shield(_close(worker))
+    delay = RECONNECT_MIN
+    while True:
+        worker = create_worker(settings, store.connect(), handle_signals=handle_signals)
+        try:
+            await worker.async_run()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("worker lost Redis (%s); starting again in %.1f s", exc, delay)
+        finally:
+            # close() cancels what still runs; shielded so a cancel of ours can't cut it short
+            await asyncio.shield(_close(worker))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RECONNECT_MAX)
 
 
 async def _close(worker: Worker) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
         await worker.close()
