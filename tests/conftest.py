@@ -23,7 +23,6 @@ from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
 
 T = TypeVar("T")
-REDIS_URL = os.environ.get("YTMP3_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 VIDEO_ID = "dQw4w9WgXcQ"
 
@@ -85,18 +84,47 @@ def _redis_up() -> bool:
         return False
 
 
+REDIS_TEST_DBS = range(9, 16)
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """The real Redis, emptied for the test. In CI a missing Redis fails, never skips."""
-    if not _redis_up():
+    """The real Redis, a database of this test's own, emptied for it.
+
+    Test runs in parallel (developers', helpers') each lock a database number
+    in DB 0 first, so one run never flushes another's data. In CI a missing
+    Redis fails the run, never skips.
+    """
+    if os.environ.get("YTMP3_TEST_REDIS_URL"):
+        urls = [os.environ["YTMP3_TEST_REDIS_URL"]]
+    elif not _redis_up():
         if IN_CI:
             pytest.fail("Redis on 127.0.0.1:6379 is required in CI")
         pytest.skip("no Redis on 127.0.0.1:6379")
-    client = redis.Redis.from_url(REDIS_URL)
+    else:
+        urls = [f"redis://127.0.0.1:6379/{db}" for db in REDIS_TEST_DBS]
+    locks = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    token = f"{os.getpid()}-{time.monotonic_ns()}"
+    deadline = time.monotonic() + 60
+    while True:
+        url = next(
+            (u for u in urls if locks.set(f"ytmp3-test-lock:{u}", token, nx=True, ex=900)), None
+        )
+        if url is not None:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("every test Redis database stayed locked for 60 s")
+        time.sleep(0.1)
+    client = redis.Redis.from_url(url)
     client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+        if locks.get(f"ytmp3-test-lock:{url}") == token.encode():
+            locks.delete(f"ytmp3-test-lock:{url}")
+        locks.close()
 
 
 @pytest.fixture

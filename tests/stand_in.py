@@ -48,7 +48,8 @@ class StandIn:
     default_audio: bytes = b""
     thumbs: dict[str, Thumb] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
-    probe_hits: Counter[str] = field(default_factory=Counter)
+    probe_hits: Counter[str] = field(default_factory=Counter)  # from the API's probe
+    cover_hits: Counter[str] = field(default_factory=Counter)  # from a worker's tagger
     page_hits: Counter[str] = field(default_factory=Counter)
     # media requests with a Range header: yt-dlp's downloads (its extractor's look has none)
     downloads: Counter[str] = field(default_factory=Counter)
@@ -71,6 +72,7 @@ class StandIn:
         self.thumbs.clear()
         self.sources.clear()
         self.probe_hits.clear()
+        self.cover_hits.clear()
         self.page_hits.clear()
         self.downloads.clear()
         self.cookies.clear()
@@ -105,7 +107,10 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _thumb(self, video_id: str, head: bool) -> None:
-            stand_in.probe_hits[video_id] += 1
+            if "(cover)" in self.headers.get("User-Agent", ""):
+                stand_in.cover_hits[video_id] += 1
+            else:
+                stand_in.probe_hits[video_id] += 1
             thumb = stand_in.thumbs.get(video_id, Thumb())
             if thumb.delay:
                 time.sleep(thumb.delay)

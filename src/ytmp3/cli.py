@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import contextlib
 import sys
 
 from ytmp3.config import Settings, SettingsError, load_settings
@@ -21,15 +21,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
+    sub.choices["worker"].add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker of this host is alive and taking jobs (a health check)",
+    )
     return parser
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from ytmp3 import logs
+
+    logs.configure(settings)
 
 
 def _serve(settings: Settings, *, with_worker: bool) -> None:
@@ -43,8 +46,10 @@ def _serve(settings: Settings, *, with_worker: bool) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handler and format (ytmp3.logs), not uvicorn's
+        access_log=False,  # ytmp3.api.request_log writes one line per request, with its id
         proxy_headers=False,  # the client address is worked out with YTMP3_TRUSTED_PROXIES
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.stop_grace,
     )
 
 
@@ -52,7 +57,13 @@ def _worker(settings: Settings) -> None:
     from ytmp3.cache.connection import Store
     from ytmp3.jobs.worker import run_worker
 
-    asyncio.run(run_worker(settings, Store.from_url(settings.redis_url), handle_signals=True))
+    if settings.metrics_port:
+        from ytmp3 import metrics
+
+        metrics.serve(settings.host, settings.metrics_port)
+    # SIGTERM/SIGINT make ARQ cancel its main task: that is the normal way out.
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(run_worker(settings, Store.from_url(settings.redis_url), handle_signals=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.command == "worker" and args.check:
+        from ytmp3.jobs.heartbeat import check_this_host
+
+        return 0 if check_this_host(settings) else 1
     _configure_logging(settings)
     if args.command == "worker":
         _worker(settings)

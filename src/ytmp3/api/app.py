@@ -15,7 +15,8 @@ from ytmp3 import __version__
 from ytmp3.api import errors
 from ytmp3.api.body_limit import BodyLimitMiddleware
 from ytmp3.api.deps import Resources
-from ytmp3.api.routes import download, health, page, status, submit
+from ytmp3.api.request_log import RequestLogMiddleware
+from ytmp3.api.routes import download, health, metrics, page, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.probe import VideoProbe
@@ -43,7 +44,11 @@ def create_app(
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         redis = store.connect()
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as http:
+        async with httpx.AsyncClient(
+            limits=limits,
+            follow_redirects=False,
+            headers={"User-Agent": f"ytmp3/{__version__} (probe)"},
+        ) as http:
             app.state.resources = Resources(
                 settings=settings,
                 redis=redis,
@@ -80,7 +85,8 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware)
-    for module in (page, submit, status, download, health):
+    app.add_middleware(RequestLogMiddleware)  # added last: outermost, sees every answer
+    for module in (page, submit, status, download, health, metrics):
         app.include_router(module.router)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

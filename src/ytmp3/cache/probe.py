@@ -9,6 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from ytmp3.cache import keys
+from ytmp3.metrics import PROBE_CACHE_HITS, PROBE_CACHE_MISSES, PROBE_SECONDS
 
 EXISTS, MISSING = b"1", b"0"
 _LOCK_POLL = 0.02
@@ -51,7 +52,9 @@ class VideoProbe:
     async def exists(self, video_id: str) -> bool:
         known = await self.cached(video_id)
         if known is not None:
+            PROBE_CACHE_HITS.inc()
             return known
+        PROBE_CACHE_MISSES.inc()
         task = self._inflight.get(video_id)
         if task is None:
             task = asyncio.create_task(self._probe_once(video_id))
@@ -72,7 +75,18 @@ class VideoProbe:
                 break  # the holder died or hangs: probe ourselves
             await asyncio.sleep(_LOCK_POLL)
         try:
-            found = await self._ask_upstream(video_id)
+            # the previous holder may have answered just before we got the lock
+            known = await self.cached(video_id)
+            if known is not None:
+                return known
+            started = time.perf_counter()
+            try:
+                found = await self._ask_upstream(video_id)
+            except UpstreamError:
+                PROBE_SECONDS.labels("error").observe(time.perf_counter() - started)
+                raise
+            outcome = "exists" if found else "missing"
+            PROBE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
             await self._redis.set(
                 keys.probe_key(video_id),
                 EXISTS if found else MISSING,

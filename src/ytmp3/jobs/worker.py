@@ -14,11 +14,12 @@ from arq.connections import ArqRedis
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
+from ytmp3 import __version__, logs
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.jobs import lease
+from ytmp3.jobs import heartbeat, lease
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import MAX_RUNS, JobContext, convert
 from ytmp3.jobs.js_runtime import js_runtimes
@@ -47,13 +48,26 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
             settings=settings,
             store=JobStore(redis, settings.result_ttl),
             redis=redis,
-            http=httpx.AsyncClient(follow_redirects=True),
+            http=httpx.AsyncClient(
+                follow_redirects=True, headers={"User-Agent": f"ytmp3/{__version__} (cover)"}
+            ),
             worker_id=worker_id,
             js_runtimes=js_runtimes(),
         )
         ctx["ytmp3_lease"] = asyncio.create_task(lease.keep_lease(redis, worker_id, QUEUE))
+        # counts for /readyz while this worker takes jobs, not while it drains on SIGTERM
+        ctx["ytmp3_heartbeat"] = asyncio.create_task(
+            heartbeat.keep_beating(redis, worker_id, lambda: worker.allow_pick_jobs)
+        )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        beating: asyncio.Task[None] | None = ctx.get("ytmp3_heartbeat")
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(RedisError, OSError):
+                await heartbeat.leave(redis, ctx["ytmp3"].worker_id)
         task: asyncio.Task[None] | None = ctx.get("ytmp3_lease")
         if task is not None:
             task.cancel()
@@ -65,7 +79,7 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
             with contextlib.suppress(RedisError, OSError):
                 await redis.delete(keys.worker_key(jc.worker_id))
 
-    return Worker(
+    worker = Worker(
         # one run more than MAX_RUNS, so the job itself can record that it gave up
         functions=[func(convert, name="convert", max_tries=MAX_RUNS + 1)],
         cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
@@ -82,7 +96,12 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         poll_delay=settings.poll_delay,
         health_check_interval=HEALTH_INTERVAL,
         health_check_key=HEALTH_KEY,
+        # SIGTERM: take no new job; one still running after this is cancelled, and ARQ
+        # puts it back in the queue for another worker (its in-progress key removed)
+        job_completion_wait=settings.stop_grace,
+        on_job_start=logs.bind_job,
     )
+    return worker
 
 
 def allow_embedded_store() -> None:

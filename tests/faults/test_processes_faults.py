@@ -1,0 +1,146 @@
+"""Faults injected into real processes on loopback: a worker killed mid-job, a burst of
+identical submissions across API processes, a shared rate limit, a stalling source."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
+from tests.integration.helpers import (
+    assert_mp3,
+    free_port,
+    settings_env,
+    wait_http,
+    ytmp3_process,
+)
+from tests.integration.test_worker import processes_mentioning
+from tests.stand_in import Source, StandIn, Thumb
+from ytmp3 import media
+from ytmp3.config import Settings
+
+SettingsFactory = Callable[..., Settings]
+pytestmark = pytest.mark.slow
+
+
+async def test_killed_worker_job_completes_on_another(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    audio = make_audio(12)
+    stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 6)
+    port = free_port()
+    settings = make_settings(redis_url=redis_url, job_timeout=120)
+    env = settings_env(settings, port)
+    base = f"http://127.0.0.1:{port}"
+    with ytmp3_process("api", env, tmp_path / "api.log"):
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            with ytmp3_process("worker", env, tmp_path / "worker-a.log") as first:
+                job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+
+                async def downloading() -> bool:
+                    data = (await client.get(f"/status/{job_id}")).json()["data"]
+                    return bool(data["status"] == "downloading" and data["progress"] > 0)
+
+                await wait_for(downloading, timeout=20)
+                os.kill(first.pid, signal.SIGKILL)  # killed, not stopped
+                first.wait()
+                # its yt-dlp and ffmpeg die with it
+                await wait_for(lambda: not processes_mentioning(job_id), timeout=5)
+                # nothing partial is served meanwhile
+                early = await client.get(f"/download-music/{job_id}")
+                assert early.status_code == 409
+            with ytmp3_process("worker", env, tmp_path / "worker-b.log"):
+                final = await wait_finished(client, job_id, timeout=60)
+                download = await client.get(f"/download-music/{job_id}")
+    assert final["status"] == "done", final
+    assert stand_in.downloads[VIDEO_ID] == 2  # the dead run's, and the one that finished
+    out = tmp_path / "out.mp3"
+    out.write_bytes(download.content)
+    assert_mp3(out, seconds=12, bitrate=192)
+    finished = [p for p in settings.media_dir.iterdir() if not p.name.startswith(".")]
+    assert finished == [media.mp3_path(settings.media_dir, job_id)]  # one output, not two
+
+
+async def test_burst_across_api_processes_makes_one_job(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    stand_in.thumbs[VIDEO_ID] = Thumb(delay=0.3)  # a slow probe widens any race
+    settings = make_settings(redis_url=redis_url)
+    ports = [free_port() for _ in range(3)]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    with (
+        ytmp3_process("api", settings_env(settings, ports[0]), tmp_path / "api0.log"),
+        ytmp3_process("api", settings_env(settings, ports[1]), tmp_path / "api1.log"),
+        ytmp3_process("api", settings_env(settings, ports[2]), tmp_path / "api2.log"),
+        ytmp3_process("worker", settings_env(settings, ports[0]), tmp_path / "worker.log"),
+    ):
+        for base in bases:
+            await wait_http(base)
+        clients = [httpx.AsyncClient(base_url=b, timeout=30) for b in bases]
+        try:
+            responses = await asyncio.gather(
+                *(clients[i % 3].post("/submit", json=submit_body()) for i in range(36))
+            )
+            assert sorted(r.status_code for r in responses) == [200] * 35 + [201]
+            ids = {r.json()["data"]["id"] for r in responses}
+            assert len(ids) == 1
+            final = await wait_finished(clients[1], ids.pop())
+        finally:
+            for client in clients:
+                await client.aclose()
+    assert final["status"] == "done"
+    assert stand_in.probe_hits[VIDEO_ID] == 1
+    assert stand_in.downloads[VIDEO_ID] == 1
+
+
+async def test_rate_limit_is_shared_by_api_processes(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(redis_url=redis_url, rate_limit="4/minute")
+    ports = [free_port(), free_port()]
+    with (
+        ytmp3_process("api", settings_env(settings, ports[0]), tmp_path / "a.log"),
+        ytmp3_process("api", settings_env(settings, ports[1]), tmp_path / "b.log"),
+    ):
+        bases = [f"http://127.0.0.1:{p}" for p in ports]
+        for base in bases:
+            await wait_http(base)
+        codes = []
+        for i in range(5):
+            async with httpx.AsyncClient(base_url=bases[i % 2]) as client:
+                response = await client.post("/submit", json=submit_body())
+                codes.append(response.status_code)
+    assert codes[:4] == [201, 200, 200, 200]
+    assert codes[4] == 429
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_stalled_source_does_not_block_other_jobs(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    stalled, healthy = "stalledVid0", "healthyVid0"
+    stand_in.sources[stalled] = Source(make_audio(30), stall_after=16 * 1024)
+    port = free_port()
+    env = settings_env(make_settings(redis_url=redis_url, job_timeout=6, max_jobs=2), port)
+    base = f"http://127.0.0.1:{port}"
+    with (
+        ytmp3_process("api", env, tmp_path / "api.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log"),
+    ):
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            stuck = (await client.post("/submit", json=submit_body(stalled))).json()["data"]["id"]
+            ok = (await client.post("/submit", json=submit_body(healthy))).json()["data"]["id"]
+            done = await wait_finished(client, ok, timeout=30)
+            still = (await client.get(f"/status/{stuck}")).json()["data"]["status"]
+            timed_out = await wait_finished(client, stuck, timeout=30)
+    assert done["status"] == "done"
+    assert still == "downloading"  # the other one finished while this one hung
+    assert timed_out["status"] == "failed" and timed_out["error"]["code"] == "TIMEOUT"

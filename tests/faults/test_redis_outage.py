@@ -1,0 +1,76 @@
+"""Redis goes away and comes back: quick 503s, honest health, recovery with no restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import submit_body, wait_finished, wait_for
+from tests.faults.redis_server import RedisServer
+from tests.integration.helpers import free_port, settings_env, wait_http, ytmp3_process
+from tests.stand_in import StandIn
+from ytmp3.config import Settings
+
+SettingsFactory = Callable[..., Settings]
+pytestmark = pytest.mark.slow
+
+
+async def _timed(
+    client: httpx.AsyncClient, method: str, path: str, **kw: object
+) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await client.request(method, path, **kw)  # type: ignore[arg-type]
+    return response, time.monotonic() - started
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+@pytest.mark.parametrize("outage", ["killed", "frozen"])
+async def test_api_and_worker_survive_a_redis_outage(
+    make_settings: SettingsFactory,
+    stand_in: StandIn,
+    private_redis: RedisServer,
+    tmp_path: Path,
+    outage: str,
+) -> None:
+    port = free_port()
+    env = settings_env(make_settings(redis_url=private_redis.url), port)
+    base = f"http://127.0.0.1:{port}"
+    with (
+        ytmp3_process("api", env, tmp_path / "api.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log"),
+    ):
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            await wait_for(lambda: _ready(client), timeout=20)
+
+            if outage == "killed":
+                private_redis.kill()
+            else:
+                private_redis.freeze()
+            submit, took = await _timed(client, "POST", "/submit", json=submit_body())
+            assert submit.status_code == 503, submit.text
+            assert submit.json()["message_code"] == "SERVICE_UNAVAILABLE"
+            assert took < 8, took  # bounded timeouts, no hang
+            status, took = await _timed(client, "GET", "/status/dQw4w9WgXcQ-192-abcdefgh")
+            assert status.status_code == 503 and took < 8
+            ready, took = await _timed(client, "GET", "/readyz")
+            assert ready.status_code == 503 and took < 8
+            assert (await client.get("/healthz")).status_code == 200
+
+            if outage == "killed":
+                private_redis.start()  # same port, empty: as a Redis restart without persistence
+            else:
+                private_redis.thaw()
+            # the worker's heartbeat is back: it reconnected by itself, and so did the API
+            await wait_for(lambda: _ready(client), timeout=30)
+            created = await client.post("/submit", json=submit_body(bitrate=128))
+            assert created.status_code in (200, 201), created.text
+            final = await wait_finished(client, created.json()["data"]["id"])
+    assert final["status"] == "done", final
