@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # SIGTERM: what in-flight requests (API) and running conversions (worker) get to finish
+    stop_grace: int = Field(30, ge=0)
+    # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     @field_validator("redis_url")
     @classmethod

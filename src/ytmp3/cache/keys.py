@@ -45,3 +45,8 @@ def rate_key(client: str, window: int) -> str:
 def wakeup_key() -> str:
     """A list workers block on, so a new job starts without waiting for a poll."""
     return f"{PREFIX}:wakeup"
+
+
+def workers_key() -> str:
+    """Sorted set of live workers: member = worker id, score = its last heartbeat (unix s)."""
+    return f"{PREFIX}:workers"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ytmp3 import media
+from ytmp3 import media, metrics
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs import lease, pipeline
@@ -56,10 +57,24 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
         await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
         return tracker.state.status.value
     await lease.claim_job(jc.redis, job_id, jc.worker_id, jc.settings.job_timeout + 60)
+    started = time.monotonic()
+    metrics.CONVERSIONS_RUNNING.inc()
+    log.info("conversion started (run %d)", run, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{run}")
         await _run(jc, tracker, part)
+    except asyncio.CancelledError:
+        # The worker is stopping: ARQ puts the job back in the queue for another one.
+        if not tracker.state.status.finished:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(tracker.move(Status.QUEUED))
+        raise
     finally:
+        metrics.CONVERSIONS_RUNNING.dec()
+        seconds = time.monotonic() - started
+        result = metrics.conversion_ended(tracker.state, seconds)
+        extra = {"event": "conversion.end", "result": result}
+        log.info("conversion %s in %.1f s", result, seconds, extra=extra)
         with contextlib.suppress(RedisError, OSError):
             await lease.release_job(jc.redis, job_id)
     return tracker.state.status.value

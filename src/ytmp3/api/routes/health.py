@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 
 from ytmp3.api.deps import RedisDep
 from ytmp3.api.envelope import envelope, error_doc
-from ytmp3.jobs.worker import HEALTH_KEY
+from ytmp3.jobs import heartbeat
 
 router = APIRouter(tags=["operations"])
 
@@ -21,17 +21,25 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", responses={503: error_doc("Redis or every worker is missing", "NOT_READY")})
 async def readyz(redis: RedisDep) -> JSONResponse:
-    """Redis answers and a worker sent a heartbeat recently."""
+    """Redis answers and a worker taking jobs sent a heartbeat in the last 30 s."""
     import yt_dlp.version
 
-    data = {"redis": False, "worker": False, "yt_dlp": yt_dlp.version.__version__}
+    data: dict[str, object] = {
+        "redis": False,
+        "worker": False,
+        "workers": 0,
+        "yt_dlp": yt_dlp.version.__version__,
+    }
     try:
         data["redis"] = bool(await redis.ping())
-        data["worker"] = bool(await redis.exists(HEALTH_KEY))
+        workers = await heartbeat.alive(redis)
+        data["workers"], data["worker"] = workers, workers > 0
     except (RedisError, OSError):
         pass
     if not data["redis"]:
         return envelope(data, "Redis does not answer.", "NOT_READY", status_code=503)
     if not data["worker"]:
-        return envelope(data, "No worker is alive.", "NOT_READY", status_code=503)
+        seconds = f"{heartbeat.ALIVE_FOR:g}"
+        message = f"No worker taking jobs has sent a heartbeat in the last {seconds} s."
+        return envelope(data, message, "NOT_READY", status_code=503)
     return envelope(data, "Ready to convert.", "READY")

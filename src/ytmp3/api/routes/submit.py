@@ -7,12 +7,14 @@ import logging
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ytmp3 import logs
 from ytmp3.api.deps import ClientDep, JobsDep, ProbeDep, RedisDep, SettingsDep
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_view
 from ytmp3.cache.probe import UpstreamError
 from ytmp3.jobs.worker import QUEUE
+from ytmp3.metrics import SUBMISSIONS
 from ytmp3.video_url import parse_video_id
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ async def enforce_rate_limit(redis: RedisDep, settings: SettingsDep, client: Cli
         return
     wait = await retry_after(redis, client, settings.rate)
     if wait is not None:
+        SUBMISSIONS.labels("rate_limited").inc()
         raise ApiError(
             429,
             "RATE_LIMITED",
@@ -58,6 +61,7 @@ async def submit(
 ) -> JSONResponse:
     video_id = parse_video_id(body.video_url)
     if video_id is None:
+        SUBMISSIONS.labels("invalid_url").inc()
         raise ApiError(
             400,
             "INVALID_URL",
@@ -68,12 +72,14 @@ async def submit(
         exists = await probe.exists(video_id)
     except UpstreamError as exc:
         log.warning("probe of %s failed: %s", video_id, exc)
+        SUBMISSIONS.labels("upstream_error").inc()
         raise ApiError(
             502,
             "UPSTREAM_ERROR",
             "YouTube could not be reached to check the video. Please try again shortly.",
         ) from None
     if not exists:
+        SUBMISSIONS.labels("video_missing").inc()
         raise ApiError(
             400,
             "VIDEO_DONT_EXISTS",
@@ -82,11 +88,15 @@ async def submit(
         )
 
     state, created = await jobs.claim(video_id, body.bitrate)
+    logs.job_id.set(state.id)  # the rest of this request's lines name the job
     if not created:
+        SUBMISSIONS.labels("exists").inc()
         return envelope(
             submit_view(state), "This video is already being converted or done.", "REQUEST_EXISTS"
         )
     await redis.enqueue_job("convert", state.id, _job_id=state.id, _queue_name=QUEUE)
+    SUBMISSIONS.labels("queued").inc()
+    log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(
         submit_view(state),
         "The conversion is queued.",

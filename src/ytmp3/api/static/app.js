@@ -26,6 +26,8 @@ const announcer = document.getElementById("announcer");
 const jobs = new Map(); // id -> {item, filename, url, bitrate, phase, source, timer}
 let streams = 0;
 let sending = false;
+let announceTimer = 0;
+let messageTimer = 0;
 
 // What to say when the answer carries no message of its own (a proxy's HTML page, say).
 function fallbackMessage(status) {
@@ -37,15 +39,18 @@ function fallbackMessage(status) {
 
 function announce(text) {
   // Cleared first, so the same sentence twice in a row is still read out.
+  window.clearTimeout(announceTimer);
   announcer.textContent = "";
-  window.setTimeout(() => { announcer.textContent = text; }, 50);
+  announceTimer = window.setTimeout(() => { announcer.textContent = text; }, 50);
 }
 
+// kind: "error" about the link itself, "problem" with the service, "info", or none to clear.
 function showFormMessage(text, kind) {
+  window.clearTimeout(messageTimer);
   formMessage.textContent = "";
-  formMessage.className = `message ${kind || "error"}`;
+  formMessage.className = `message ${kind === "info" ? "info" : "error"}`;
   input.setAttribute("aria-invalid", kind === "error" && text ? "true" : "false");
-  if (text) window.setTimeout(() => { formMessage.textContent = text; }, 30);
+  if (text) messageTimer = window.setTimeout(() => { formMessage.textContent = text; }, 30);
 }
 
 function chosenBitrate() {
@@ -81,8 +86,10 @@ async function onSubmit(event) {
     const { response, body } = await post(url, chosenBitrate());
     if (!response.ok || !body || !body.data || !body.data.id) {
       const text = body && body.message ? body.message : fallbackMessage(response.status);
-      showFormMessage(text, "error");
-      input.focus();
+      // A wrong link is fixed in the field; for anything else the button is tried again.
+      const aboutLink = response.status === 400 || response.status === 422 || response.status === 413;
+      showFormMessage(text, aboutLink ? "error" : "problem");
+      if (aboutLink) input.focus();
       return;
     }
     input.value = "";
@@ -93,8 +100,7 @@ async function onSubmit(event) {
       jobs.get(body.data.id).item.focus();
     }
   } catch (_) {
-    showFormMessage("The service could not be reached. Check your connection and try again.", "error");
-    input.focus();
+    showFormMessage("The service could not be reached. Check your connection and try again.", "problem");
   } finally {
     sending = false;
     button.removeAttribute("aria-disabled");
@@ -118,7 +124,9 @@ function follow(data, url, replacing) {
     if (!replacing) jobList.prepend(job.item);
     jobs.set(data.id, job);
     section.hidden = false;
-    render(job, { ...data, progress: 0, error: null, title: null });
+    // A placeholder until the stream's first event, which carries the whole current state.
+    const status = data.status === "done" || data.status === "failed" ? "queued" : data.status;
+    render(job, { ...data, status, progress: 0, error: null, title: null });
   }
   watch(job);
 }
