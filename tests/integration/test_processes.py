@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import submit_body, wait_finished
+from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished
 from tests.integration.helpers import (
     assert_mp3,
     free_port,
@@ -17,7 +20,7 @@ from tests.integration.helpers import (
     wait_http,
     ytmp3_process,
 )
-from tests.stand_in import StandIn
+from tests.stand_in import Source, StandIn
 from ytmp3.config import Settings
 
 SettingsFactory = Callable[..., Settings]
@@ -72,6 +75,45 @@ async def test_api_and_worker_processes_on_redis(
         await wait_http(base)
         await wait_http(base, "/readyz")
         await _convert_over_http(base, tmp_path)
+
+
+async def _watch(base: str, job_id: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+        client.stream("GET", f"/status/{job_id}/events") as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line.removeprefix("data: ")))
+    return seen
+
+
+async def test_events_reach_many_watchers_across_processes(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """The worker's changes reach every watcher of a separate API process, live."""
+    audio = make_audio(10)
+    stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 2)
+    port = free_port()
+    env = settings_env(make_settings(redis_url=redis_url), port)
+    base = f"http://127.0.0.1:{port}"
+    with (
+        ytmp3_process("api", env, tmp_path / "api.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log"),
+    ):
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base) as client:
+            job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+        watchers = await asyncio.wait_for(
+            asyncio.gather(*(_watch(base, job_id) for _ in range(5))), timeout=60
+        )
+    for events in watchers:
+        statuses = [e["status"] for e in events]
+        assert statuses[-1] == "done", statuses  # each stream ended by itself after done
+        assert "converting" in statuses
+        assert len({e["progress"] for e in events if e["status"] == "downloading"}) >= 2
 
 
 @pytest.mark.parametrize("command", ["api", "worker"])
