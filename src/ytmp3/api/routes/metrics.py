@@ -1,0 +1,51 @@
+"""GET /metrics: this process's metrics in Prometheus text format, plus two read from
+Redis when scraped (the same in every API process: aggregate them with max, not sum)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from redis.exceptions import RedisError
+
+from ytmp3.api.deps import RedisDep
+from ytmp3.jobs import heartbeat
+from ytmp3.jobs.worker import QUEUE
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["operations"])
+
+# Kept apart from the process registry: a lone worker serving that one has no Redis reads.
+SHARED = CollectorRegistry(auto_describe=True)
+QUEUE_JOBS = Gauge(
+    "ytmp3_queue_jobs",
+    "Jobs in the queue, waiting or running (ARQ keeps a job there until it ends)",
+    registry=SHARED,
+)
+WORKERS = Gauge(
+    "ytmp3_workers_alive",
+    f"Workers taking jobs that sent a heartbeat in the last {heartbeat.ALIVE_FOR:g} s",
+    registry=SHARED,
+)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}, "description": "Metrics"}},
+)
+async def metrics(redis: RedisDep) -> Response:
+    """Prometheus text format (version 0.0.4)."""
+    body = generate_latest(REGISTRY)
+    try:
+        QUEUE_JOBS.set(await redis.zcard(QUEUE))
+        WORKERS.set(await heartbeat.alive(redis))
+    except (RedisError, OSError) as exc:
+        # the process's own metrics still matter most when Redis is away
+        log.warning("metrics: Redis unavailable: %s", exc)
+    else:
+        body += generate_latest(SHARED)
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
