@@ -12,6 +12,7 @@ from ytmp3 import media
 from ytmp3.api.deps import JobsDep, SettingsDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
+from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
 from ytmp3.jobs.state import Status
 
@@ -40,7 +41,8 @@ def _html_page(exc: ApiError) -> HTMLResponse:
 <link rel="stylesheet" href="/static/style.css"></head>
 <body><main class="card"><h1>{escape(exc.message)}</h1>
 <p>{escape(advice)}</p><p><a href="/">Back to ytmp3</a></p></main></body></html>"""
-    return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
+    headers = {**SECURITY_HEADERS, **(exc.headers or {})}
+    return HTMLResponse(body, status_code=exc.status_code, headers=headers)
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
