@@ -83,7 +83,7 @@ async def test_timeout_kills_everything_promptly(
     assert "too long" in final["error"]["message"]
     assert elapsed < 6, elapsed  # stopped at the timeout, not whenever the source gives up
     assert processes_mentioning(job_id) == []
-    assert processes_mentioning(f"/watch?v={VIDEO_ID}") == []
+    assert processes_mentioning(stand_in.source_url.format(video_id=VIDEO_ID)) == []
     assert list(settings.media_dir.iterdir()) == []  # no partial file left
 
 

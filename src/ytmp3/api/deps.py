@@ -31,24 +31,27 @@ def get_resources(request: Request) -> Resources:
     return resources
 
 
-def get_settings(request: Request) -> Settings:
+# async, so FastAPI calls them in the event loop instead of a thread per dependency
+
+
+async def get_settings(request: Request) -> Settings:
     return get_resources(request).settings
 
 
-def get_redis(request: Request) -> ArqRedis:
+async def get_redis(request: Request) -> ArqRedis:
     return get_resources(request).redis
 
 
-def get_jobs(request: Request) -> JobStore:
+async def get_jobs(request: Request) -> JobStore:
     return get_resources(request).jobs
 
 
-def get_probe(request: Request) -> VideoProbe:
+async def get_probe(request: Request) -> VideoProbe:
     return get_resources(request).probe
 
 
-def get_client(request: Request) -> str:
-    settings = get_settings(request)
+async def get_client(request: Request) -> str:
+    settings = get_resources(request).settings
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_networks)
 

@@ -12,6 +12,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
+from ytmp3.cache.hot import HotCache
 from ytmp3.jobs.state import JobState, Status, new_job_id
 
 
@@ -24,6 +25,27 @@ class JobStore:
     def __init__(self, redis: Redis, ttl: int) -> None:
         self._redis = redis
         self._ttl = ttl
+        # finished conversions, the hottest repeat submissions: no round trip at all
+        self._done: HotCache[tuple[str, int], JobState] = HotCache()
+
+    def _remember(self, state: JobState) -> None:
+        if state.status is Status.DONE:
+            # a done record never changes again; it expires ttl after its last write
+            now = time.time()
+            self._done.put(
+                (state.video_id, state.bitrate), state, now, until=state.updated_at + self._ttl
+            )
+
+    async def _existing(self, video_id: str, bitrate: int) -> JobState | None:
+        """The job owning (video, bitrate) unless it failed; read without a transaction."""
+        owner = await self._redis.get(keys.claim_key(video_id, bitrate))
+        if owner is None:
+            return None
+        raw = await self._redis.get(keys.job_key(owner.decode()))
+        if raw is None:
+            return None
+        state = JobState.model_validate_json(raw)
+        return None if state.status is Status.FAILED else state
 
     async def get(self, job_id: str) -> JobState | None:
         raw = await self._redis.get(keys.job_key(job_id))
@@ -48,6 +70,14 @@ class JobStore:
         WATCH makes check-and-create one atomic step across any number of API
         processes: of many identical submissions exactly one creates the job.
         """
+        hot = self._done.get((video_id, bitrate), time.time())
+        if hot is not None:
+            return Claim(hot, created=False)
+        # Most submissions find a job: read first, and only create inside a transaction.
+        existing = await self._existing(video_id, bitrate)
+        if existing is not None:
+            self._remember(existing)
+            return Claim(existing, created=False)
         claim = keys.claim_key(video_id, bitrate)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
@@ -60,6 +90,7 @@ class JobStore:
                             current = JobState.model_validate_json(raw)
                             if current.status is not Status.FAILED:
                                 await pipe.unwatch()
+                                self._remember(current)
                                 return Claim(current, created=False)
                     state = JobState(
                         id=new_job_id(video_id, bitrate),

@@ -9,6 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from ytmp3.cache import keys
+from ytmp3.cache.hot import HotCache
 from ytmp3.metrics import PROBE_CACHE_HITS, PROBE_CACHE_MISSES, PROBE_SECONDS
 
 EXISTS, MISSING = b"1", b"0"
@@ -43,11 +44,20 @@ class VideoProbe:
         self._missing_ttl = missing_ttl
         self._timeout = timeout
         self._inflight: dict[str, asyncio.Task[bool]] = {}
+        self._hot: HotCache[str, bool] = HotCache()
         self.probes = 0  # outbound calls made, for metrics and tests
 
     async def cached(self, video_id: str) -> bool | None:
+        now = time.monotonic()
+        hot = self._hot.get(video_id, now)
+        if hot is not None:
+            return hot
         raw = await self._redis.get(keys.probe_key(video_id))
-        return None if raw is None else raw == EXISTS
+        if raw is None:
+            return None
+        known: bool = raw == EXISTS
+        self._hot.put(video_id, known, now)
+        return known
 
     async def exists(self, video_id: str) -> bool:
         known = await self.cached(video_id)
