@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -68,21 +68,35 @@ def check_this_host(settings: Settings) -> bool:
     return asyncio.run(check())
 
 
-async def keep_beating(redis: Redis, worker_id: str, accepting: Callable[[], bool]) -> None:
-    """Beat every INTERVAL while `accepting()`; leave at once when it turns false."""
+class Beating(Protocol):
+    """What the heartbeat reads of an ARQ worker."""
+
+    allow_pick_jobs: bool  # false once SIGTERM came: the worker drains
+    main_task: asyncio.Task[None] | None  # done once the worker stopped or lost Redis
+
+
+async def keep_beating(redis: Redis, worker_id: str, worker: Beating) -> None:
+    """Beat every INTERVAL while the worker takes jobs; leave at once when it stops.
+
+    Ends by itself with the worker's main task, so a worker that lost Redis (and was
+    replaced by a fresh one) leaves no heartbeat behind for a worker that is gone.
+    """
     last = float("-inf")
     present = False
     while True:
+        ended = worker.main_task is not None and worker.main_task.done()
         try:
-            if accepting():
+            if worker.allow_pick_jobs and not ended:
                 if time.monotonic() - last >= INTERVAL:
                     await beat(redis, worker_id)
                     last, present = time.monotonic(), True
             elif present:
+                present = False  # if Redis is away, the entry lapses in ALIVE_FOR anyway
                 await leave(redis, worker_id)
-                present = False
         except (RedisError, OSError) as exc:
             # Redis away: /readyz says so anyway; try again in a second
             log.warning("heartbeat failed: %s", exc)
             last = time.monotonic() - INTERVAL + 1
+        if ended:
+            return
         await asyncio.sleep(_CHECK)

@@ -57,7 +57,7 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         ctx["ytmp3_lease"] = asyncio.create_task(lease.keep_lease(redis, worker_id, QUEUE))
         # counts for /readyz while this worker takes jobs, not while it drains on SIGTERM
         ctx["ytmp3_heartbeat"] = asyncio.create_task(
-            heartbeat.keep_beating(redis, worker_id, lambda: worker.allow_pick_jobs)
+            heartbeat.keep_beating(redis, worker_id, worker)
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
