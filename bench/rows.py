@@ -1,0 +1,505 @@
+"""The rows of issue 7's table: each measures ytmp3 beside its baseline, in the same run."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from arq.constants import job_key_prefix
+from arq.jobs import deserialize_job
+
+from bench.env import (
+    Bench,
+    BenchError,
+    Client,
+    Conversion,
+    RssSampler,
+    audio,
+    submit_body,
+    tree_rss,
+)
+from bench.load import Load, generate
+from ytmp3.cache import keys
+
+MB = 1_000_000
+
+
+@dataclass
+class Result:
+    key: str
+    what: str
+    figure: str  # ytmp3's figure
+    baseline: str  # what it is measured against, measured in this run ("—" for none)
+    value: str  # the ratio or the count
+    target: str
+    passed: bool
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # raw numbers, for the profile
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def bare_ffmpeg(ffmpeg: str, source: Path, bitrate: int, out: Path) -> float:
+    """Seconds for the same ffmpeg binary to convert the file at the same bitrate, alone."""
+    argv = [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-i", str(source),
+        "-vn", "-map", "0:a:0", "-map_metadata", "-1",
+        "-c:a", "libmp3lame", "-b:a", f"{bitrate}k", "-f", "mp3", "-y", str(out),
+    ]  # fmt: skip
+    began = time.perf_counter()
+    subprocess.run(argv, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+def _source_file(bench: Bench, seconds: int) -> tuple[bytes, Path]:
+    data = audio(seconds)
+    path = bench.run_dir / f"source-{seconds}s.webm"
+    if not path.exists():
+        path.write_bytes(data)
+    return data, path
+
+
+# --------------------------------------------------------------------------- 1
+
+
+def row_convert(bench: Bench, reps: int = 3) -> Result:
+    """A 10-minute audio submitted through the real service, beside bare ffmpeg on the file."""
+    data, path = _source_file(bench, 600)
+    service = bench.service()
+    ffmpeg = service.settings.ffmpeg_path
+    bare: list[float] = []
+    ours: list[float] = []
+    conversions: list[Conversion] = []
+    for _ in range(reps):
+        bare.append(bare_ffmpeg(ffmpeg, path, 192, bench.run_dir / "bare.mp3"))
+        conversion = bench.convert(bench.new_video(data))
+        conversions.append(conversion)
+        ours.append(conversion.seconds)
+    # each run beside the baseline run next to it: the machine's load drifts
+    ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
+    return Result(
+        "convert",
+        "10-min audio, submit → done",
+        _s(statistics.median(ours)),
+        f"bare ffmpeg {_s(statistics.median(bare))}",
+        f"{ratio:.2f}x",
+        "≤ 1.05x",
+        ratio <= 1.05,
+        [
+            f"{reps} alternated runs, the median of their ratios; ytmp3 "
+            f"{', '.join(_s(x) for x in ours)}; "
+            f"bare ffmpeg {', '.join(_s(x) for x in bare)} ({len(data) / MB:.1f} MB webm/opus, "
+            f"192 kb/s MP3, {ffmpeg})"
+        ],
+        {"ours": ours, "bare": bare, "conversions": conversions},
+    )
+
+
+# --------------------------------------------------------------------------- 2
+
+
+@dataclass
+class Pickup:
+    job_id: str
+    claimed: float | None  # the queued record's updated_at (API, before the enqueue)
+    enqueued: float  # ARQ's enqueue_time
+    running: float  # the downloading record's updated_at (worker)
+
+    @property
+    def delay(self) -> float:
+        return self.running - self.enqueued
+
+
+def measure_pickups(bench: Bench, count: int) -> list[Pickup]:
+    """Submit `count` new videos one after another, each once the last is done."""
+    service = bench.current()  # whatever its settings (the profile tries another poll delay)
+    client = Client(service.port)
+    short = audio(1)
+    pickups: list[Pickup] = []
+    try:
+        for _ in range(count):
+            time.sleep(random.uniform(0, 0.1))  # no lock-step with the worker's polls
+            started = time.time()
+            status, answer = client.submit(bench.new_video(short))
+            if status != 201:
+                raise BenchError(f"submit: HTTP {status} {answer}")
+            job_id = answer["data"]["id"]
+            raw_job = cast(bytes | None, bench.redis.get(job_key_prefix + job_id))
+            raw_record = cast(bytes | None, bench.redis.get(keys.job_key(job_id)))
+            running = bench.events.wait(job_id, frozenset({"downloading"}), 60)
+            claimed = None
+            if raw_record is not None:
+                record = json.loads(raw_record)
+                if record["status"] == "queued":
+                    claimed = float(record["updated_at"])
+            if raw_job is not None:
+                enqueued = deserialize_job(raw_job).enqueue_time.timestamp()
+            elif claimed is not None:
+                enqueued = claimed
+            else:
+                raise BenchError(f"job {job_id}: neither ARQ's job nor a queued record was seen")
+            pickups.append(Pickup(job_id, claimed, enqueued, float(running.record["updated_at"])))
+            bench.finish(job_id, started, timeout=120)
+    finally:
+        client.close()
+    return pickups
+
+
+def row_pickup(bench: Bench, count: int = 30) -> Result:
+    pickups = measure_pickups(bench, count)
+    delays = [p.delay for p in pickups]
+    median = statistics.median(delays)
+    poll = bench.service().settings.poll_delay
+    return Result(
+        "pickup",
+        f"pickup delay, enqueued → running (median of {count})",
+        _ms(median),
+        "—",
+        _ms(median),
+        "median ≤ 20 ms",
+        median <= 0.020,
+        [
+            f"ARQ's enqueue_time → the job's `downloading` record; min {_ms(min(delays))}, "
+            f"p90 {_ms(_percentile(delays, 90))}, max {_ms(max(delays))}; "
+            f"YTMP3_POLL_DELAY={poll:g} s (the default)"
+        ],
+        {"pickups": pickups},
+    )
+
+
+# --------------------------------------------------------------------------- 3
+
+
+def done_video(bench: Bench) -> str:
+    """A video already converted at 192 kb/s (made once per run)."""
+    existing = getattr(bench, "_done_video", None)
+    if isinstance(existing, str):
+        return existing
+    video_id = bench.new_video()
+    bench.convert(video_id)
+    setattr(bench, "_done_video", video_id)  # noqa: B010
+    return video_id
+
+
+def sequential_latencies(port: int, video_id: str, count: int, warmup: int = 100) -> list[float]:
+    client = Client(port)
+    body = submit_body(video_id)
+    latencies: list[float] = []
+    try:
+        for i in range(warmup + count):
+            began = time.perf_counter()
+            status, raw = client.request("POST", "/submit", body)
+            elapsed = time.perf_counter() - began
+            if status != 200 or b"REQUEST_EXISTS" not in raw:
+                raise BenchError(f"cache-hit submit answered HTTP {status}: {raw[:200]!r}")
+            if i >= warmup:
+                latencies.append(elapsed)
+    finally:
+        client.close()
+    return latencies
+
+
+def row_latency(bench: Bench, count: int = 2000) -> Result:
+    video_id = done_video(bench)
+    service = bench.service()
+    bare_port = bench.bare()
+    ours = sequential_latencies(service.port, video_id, count)
+    bare = sequential_latencies(bare_port, video_id, count)
+    p99 = _percentile(ours, 99)
+    return Result(
+        "latency",
+        f"POST /submit, converted video, sequential (p99 of {count})",
+        _ms(p99),
+        f"bare endpoint p99 {_ms(_percentile(bare, 99))}",
+        _ms(p99),
+        "p99 ≤ 5 ms",
+        p99 <= 0.005,
+        [
+            f"one keep-alive connection (http.client), client-side; ytmp3 p50 "
+            f"{_ms(statistics.median(ours))}, p99 {_ms(p99)}, max {_ms(max(ours))}; bare "
+            f"endpoint p50 {_ms(statistics.median(bare))}, p99 {_ms(_percentile(bare, 99))}"
+        ],
+        {"ours": ours, "bare": bare},
+    )
+
+
+# --------------------------------------------------------------------------- 4
+
+
+def row_throughput(
+    bench: Bench, seconds: float = 5, rounds: int = 2, connections: int = 32
+) -> Result:
+    video_id = done_video(bench)
+    service = bench.service()
+    bare_port = bench.bare()
+    body = submit_body(video_id)
+    runs: dict[str, list[Load]] = {"ours": [], "bare": []}
+    for port in (service.port, bare_port):  # warm both up
+        generate(port, body, seconds=1, connections=connections, work=bench.run_dir)
+    for _ in range(rounds):
+        for name, port in (("bare", bare_port), ("ours", service.port)):
+            load = generate(
+                port, body, seconds=seconds, connections=connections, work=bench.run_dir
+            )
+            if load.failed:
+                raise BenchError(f"{name}: {load.failed} of {load.requests} requests failed")
+            runs[name].append(load)
+    ours = statistics.median(x.rps for x in runs["ours"])
+    bare = statistics.median(x.rps for x in runs["bare"])
+    ratio = ours / bare
+    tool = runs["ours"][0].tool
+    return Result(
+        "throughput",
+        f"POST /submit throughput, cache hit, {connections} connections",
+        f"{ours:,.0f} req/s",
+        f"bare endpoint {bare:,.0f} req/s",
+        f"{ratio:.2f}x",
+        "≥ 0.8x",
+        ratio >= 0.8,
+        [
+            f"{tool}, {connections} keep-alive connections, {rounds}x{seconds:g} s each, "
+            f"alternated; ytmp3 {', '.join(f'{x.rps:,.0f}' for x in runs['ours'])} req/s "
+            f"(p99 {statistics.median(x.p99_ms for x in runs['ours']):.1f} ms); bare "
+            f"{', '.join(f'{x.rps:,.0f}' for x in runs['bare'])} req/s "
+            f"(p99 {statistics.median(x.p99_ms for x in runs['bare']):.1f} ms); "
+            "rate limit off (one client address)"
+        ],
+        {"ours": runs["ours"], "bare": runs["bare"]},
+    )
+
+
+# --------------------------------------------------------------------------- 5
+
+
+def row_dedup(bench: Bench, parallel: int = 100) -> Result:
+    service = bench.service()
+    video_id = bench.new_video(audio(3))
+    clients = [Client(service.port) for _ in range(parallel)]
+    for client in clients:
+        client.connect()
+    gate = threading.Barrier(parallel)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def submit(client: Client) -> None:
+        gate.wait()
+        answer = client.submit(video_id)
+        with lock:
+            answers.append(answer)
+
+    with RssSampler(service.worker.pid, interval=0.01) as sampler:
+        started = time.time()
+        threads = [threading.Thread(target=submit, args=(c,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for client in clients:
+            client.close()
+        codes = Counter(status for status, _ in answers)
+        ids = {a["data"]["id"] for status, a in answers if status in (200, 201)}
+        if len(ids) != 1:
+            raise BenchError(f"{len(ids)} different job ids answered: {codes}")
+        bench.finish(next(iter(ids)), started, timeout=120)
+        time.sleep(1.0)  # a duplicate would have started by now
+    jobs = list(bench.redis.scan_iter(keys.job_key(video_id) + "-*"))
+    ffmpegs = len(sampler.child_pids.get("ffmpeg", set()))
+    downloads = bench.stand_in.downloads[video_id]
+    conversions = max(len(jobs), ffmpegs)
+    return Result(
+        "dedup",
+        f"{parallel} parallel identical submissions",
+        f"{downloads} download, {conversions} conversion",
+        "—",
+        f"{downloads} / {conversions}",
+        "1 / 1",
+        downloads == 1 and conversions == 1 and codes.get(201) == 1,
+        [
+            f"answers {dict(sorted(codes.items()))}; job records {len(jobs)}; ffmpeg processes "
+            f"seen under the worker {ffmpegs}; media requests with Range {downloads}; "
+            f"probes {bench.stand_in.probe_hits[video_id]}; MP3 files "
+            f"{len(bench.media_files(video_id))}"
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- 6
+
+
+def bare_pair(ffmpeg: str, source: Path, work: Path) -> float:
+    """Seconds for two bare ffmpeg conversions of the file started together."""
+    argv = [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-i", str(source),
+        "-vn", "-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3", "-y",
+    ]  # fmt: skip
+    began = time.perf_counter()
+    procs = [subprocess.Popen([*argv, str(work / f"pair-{n}.mp3")]) for n in (1, 2)]
+    for proc in procs:
+        proc.wait()
+    return time.perf_counter() - began
+
+
+def row_parallel(bench: Bench, reps: int = 3, seconds: int = 300) -> Result:
+    data, path = _source_file(bench, seconds)
+    service = bench.service()
+    ffmpeg = service.settings.ffmpeg_path
+    alone: list[float] = []
+    pair: list[float] = []
+    machine: list[float] = []  # what the bare binary does now: two at once / one
+    for _ in range(reps):
+        one = bare_ffmpeg(ffmpeg, path, 192, bench.run_dir / "bare.mp3")
+        machine.append(bare_pair(ffmpeg, path, bench.run_dir) / one)
+        alone.append(bench.convert(bench.new_video(data)).seconds)
+        first, second = bench.new_video(data), bench.new_video(data)
+        client = Client(service.port)
+        try:
+            started = time.time()
+            a = client.submit(first)
+            b = client.submit(second)
+        finally:
+            client.close()
+        if a[0] != 201 or b[0] != 201:
+            raise BenchError(f"submit: {a[0]} {b[0]}")
+        done = [bench.finish(x[1]["data"]["id"], started).at("done") for x in (a, b)]
+        pair.append(max(done) - started)
+    ratio = statistics.median(p / a for p, a in zip(pair, alone, strict=True))
+    return Result(
+        "parallel",
+        f"two different conversions at once ({seconds // 60}-min audio each)",
+        _s(statistics.median(pair)),
+        f"one alone {_s(statistics.median(alone))}",
+        f"{ratio:.2f}x",
+        "≤ 1.2x",
+        ratio <= 1.2,
+        [
+            f"submit → both done vs submit → done, {reps} alternated runs, the median of "
+            f"their ratios; pairs "
+            f"{', '.join(_s(x) for x in pair)}; alone {', '.join(_s(x) for x in alone)}; "
+            f"YTMP3_MAX_JOBS={service.settings.max_jobs}; bare ffmpeg, two at once vs one, "
+            f"in the same run: {statistics.median(machine):.2f}x (what the machine allows now)"
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- 7
+
+
+def row_memory(bench: Bench, rounds: int = 3, seconds: float = 4, connections: int = 32) -> Result:
+    data, _ = _source_file(bench, 600)
+    service = bench.service()
+    with RssSampler(service.worker.pid) as sampler:
+        bench.convert(bench.new_video(data))
+    peak = sampler.peak
+    parts = ", ".join(f"{k} {v / MB:.0f}" for k, v in sorted(sampler.peak_parts.items()))
+
+    # the API under sustained cache-hit load: RSS after a warm-up, then after each round
+    body = submit_body(done_video(bench))
+    generate(service.port, body, seconds=seconds, connections=connections, work=bench.run_dir)
+    start_rss = tree_rss(service.api.pid)[0]
+    rss = [start_rss]
+    requests = 0
+    for _ in range(rounds):
+        load = generate(
+            service.port, body, seconds=seconds, connections=connections, work=bench.run_dir
+        )
+        requests += load.requests
+        rss.append(tree_rss(service.api.pid)[0])
+    growth = rss[-1] - start_rss
+    per_request = growth / requests if requests else 0.0
+    # flat: under 1 MB over the whole measured load (≈ under 20 bytes a request at ~50k)
+    flat = growth < 1 * MB
+    return Result(
+        "memory",
+        "peak RSS, worker + children converting; API RSS under load",
+        f"{peak / MB:.0f} MB; API {per_request:+.1f} B/request",
+        "—",
+        f"{peak / MB:.0f} MB; {growth / MB:+.2f} MB over {requests:,} requests",
+        "≤ 150 MB; flat",
+        peak <= 150 * MB and flat,
+        [
+            f"worker tree sampled every 20 ms ({sampler.samples} samples) while converting the "
+            f"10-min audio; at the peak (MB): {parts}; PSS (shared pages split) "
+            f"{sampler.peak_pss / MB:.0f} MB",
+            f"API RSS after warm-up {start_rss / MB:.1f} MB, after each of {rounds}x{seconds:g} s "
+            f"rounds: {', '.join(f'{x / MB:.1f}' for x in rss[1:])} MB; flat = < 1 MB growth",
+        ],
+        {"peak": peak, "peak_parts": sampler.peak_parts, "api_rss": rss, "requests": requests},
+    )
+
+
+# --------------------------------------------------------------------------- 8
+
+
+def download_alone(port: int, video_id: str) -> float:
+    """Seconds to fetch the media with one ranged GET (as yt-dlp asks), bytes discarded."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        began = time.perf_counter()
+        conn.request("GET", f"/media/{video_id}.webm", headers={"Range": "bytes=0-"})
+        response = conn.getresponse()
+        while response.read(1 << 16):
+            pass
+        return time.perf_counter() - began
+    finally:
+        conn.close()
+
+
+def row_streaming(bench: Bench, download_seconds: float = 12.0) -> Result:
+    data, path = _source_file(bench, 600)
+    service = bench.service()
+    rate = int(len(data) / download_seconds)
+    conversion = bare_ffmpeg(service.settings.ffmpeg_path, path, 192, bench.run_dir / "bare.mp3")
+    probe = bench.new_video(data, bytes_per_second=rate)
+    download = download_alone(bench.stand_in.port, probe)
+    ours = bench.convert(bench.new_video(data, bytes_per_second=rate)).seconds
+    larger = max(download, conversion)
+    ratio = ours / larger
+    return Result(
+        "streaming",
+        "bandwidth-limited source, submit → done",
+        _s(ours),
+        f"max(download {_s(download)}, convert {_s(conversion)})",
+        f"{ratio:.2f}x",
+        "≤ 1.15x",
+        ratio <= 1.15,
+        [
+            f"{len(data) / MB:.1f} MB at {rate / 1000:.0f} kB/s from the stand-in; download alone "
+            f"= one ranged GET; convert alone = bare ffmpeg on the file; their sum "
+            f"{_s(download + conversion)} ({ours / (download + conversion):.2f}x of it)"
+        ],
+    )
+
+
+ROWS: dict[str, Callable[[Bench], Result]] = {
+    "convert": row_convert,
+    "pickup": row_pickup,
+    "latency": row_latency,
+    "throughput": row_throughput,
+    "dedup": row_dedup,
+    "parallel": row_parallel,
+    "memory": row_memory,
+    "streaming": row_streaming,
+}
