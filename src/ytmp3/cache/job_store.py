@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ class JobStore:
         self._ttl = ttl
         # finished conversions, the hottest repeat submissions: no round trip at all
         self._done: HotCache[tuple[str, int], JobState] = HotCache()
+        # one read at a time per (video, bitrate): a burst asks Redis once, not once each
+        self._reading: dict[tuple[str, int], asyncio.Task[JobState | None]] = {}
 
     def _remember(self, state: JobState) -> None:
         if state.status is Status.DONE:
@@ -74,7 +77,13 @@ class JobStore:
         if hot is not None:
             return Claim(hot, created=False)
         # Most submissions find a job: read first, and only create inside a transaction.
-        existing = await self._existing(video_id, bitrate)
+        key = (video_id, bitrate)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.create_task(self._existing(video_id, bitrate))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        existing = await asyncio.shield(reading)
         if existing is not None:
             self._remember(existing)
             return Claim(existing, created=False)

@@ -42,8 +42,8 @@ def rate_key(client: str, window: int) -> str:
     return f"{PREFIX}:rate:{client}:{window}"
 
 
-def wakeup_key() -> str:
-    """A list workers block on, so a new job starts without waiting for a poll."""
+def wakeup_channel() -> str:
+    """Pub/sub channel that wakes idle workers, so a new job starts without waiting for a poll."""
     return f"{PREFIX}:wakeup"
 
 

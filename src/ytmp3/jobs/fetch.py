@@ -7,6 +7,7 @@ stdout (piped straight into ffmpeg) and JSON events, one per line, to EVENTS_FD:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -125,4 +126,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    code = main(sys.argv)
+    # Everything is written and flushed; skip the interpreter's slow teardown of
+    # yt-dlp's thousands of modules (a quarter of a second the job would wait for).
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    os._exit(code)

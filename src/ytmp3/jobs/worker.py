@@ -7,7 +7,6 @@ import contextlib
 import logging
 from typing import Any
 
-import arq.worker
 import httpx
 from arq import cron
 from arq.connections import ArqRedis
@@ -19,10 +18,11 @@ from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.jobs import heartbeat, lease
+from ytmp3.jobs import heartbeat, lease, wakeup
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import MAX_RUNS, JobContext, convert
 from ytmp3.jobs.js_runtime import js_runtimes
+from ytmp3.jobs.wakeup import PromptWorker
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
             with contextlib.suppress(RedisError, OSError):
                 await redis.delete(keys.worker_key(jc.worker_id))
 
-    worker = Worker(
+    async def after_job(ctx: dict[str, Any]) -> None:
+        await wakeup.announce(redis)  # a slot is free: a waiting job need not wait for a poll
+
+    worker = PromptWorker(
         # one run more than MAX_RUNS, so the job itself can record that it gave up
         functions=[func(convert, name="convert", max_tries=MAX_RUNS + 1)],
         cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
@@ -100,17 +103,9 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         # puts it back in the queue for another worker (its in-progress key removed)
         job_completion_wait=settings.stop_grace,
         on_job_start=logs.bind_job,
+        after_job_end=after_job,
     )
     return worker
-
-
-def allow_embedded_store() -> None:
-    """The in-memory store has no INFO command, which ARQ only uses for a log line."""
-
-    async def log_store_info(redis: Any, log_func: Any) -> None:
-        log_func("store: embedded (in-memory)")
-
-    setattr(arq.worker, "log_redis_info", log_store_info)  # noqa: B010 (a deliberate patch)
 
 
 async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) -> None:
@@ -119,8 +114,6 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     Losing Redis ends an ARQ worker; this starts a fresh one as soon as Redis
     answers again, so a worker recovers from an outage without a restart.
     """
-    if store.embedded:
-        allow_embedded_store()
     delay = RECONNECT_MIN
     while True:
         worker = create_worker(settings, store.connect(), handle_signals=handle_signals)

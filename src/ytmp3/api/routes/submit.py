@@ -13,6 +13,7 @@ from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_view
 from ytmp3.cache.probe import UpstreamError
+from ytmp3.jobs import wakeup
 from ytmp3.jobs.worker import QUEUE
 from ytmp3.metrics import SUBMISSIONS
 from ytmp3.video_url import parse_video_id
@@ -95,6 +96,7 @@ async def submit(
             submit_view(state), "This video is already being converted or done.", "REQUEST_EXISTS"
         )
     await redis.enqueue_job("convert", state.id, _job_id=state.id, _queue_name=QUEUE)
+    await wakeup.announce(redis)
     SUBMISSIONS.labels("queued").inc()
     log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(
