@@ -54,6 +54,7 @@ def test_every_kind_has_its_own_namespace(
         keys.job_events_channel(job_id),
         keys.rate_key(client, window),
         keys.wakeup_channel(),
+        keys.workers_key(),
     ]
     assert len({namespace(key) for key in made}) == len(made)
     assert len(set(made)) == len(made)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Any
 
 import httpx
@@ -40,7 +41,7 @@ async def cleanup(ctx: dict[str, Any]) -> int:
     )
 
 
-def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) -> Worker:
+def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         worker_id = lease.new_worker_id()
@@ -61,22 +62,17 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        beating: asyncio.Task[None] | None = ctx.get("ytmp3_heartbeat")
-        if beating is not None:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
-            with contextlib.suppress(RedisError, OSError):
-                await heartbeat.leave(redis, ctx["ytmp3"].worker_id)
-        task: asyncio.Task[None] | None = ctx.get("ytmp3_lease")
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        jc: JobContext | None = ctx.get("ytmp3")
+        # Idempotent (entries are popped): run by ARQ's close() or, when Redis is gone, by _close().
+        for name in ("ytmp3_heartbeat", "ytmp3_lease"):
+            task: asyncio.Task[None] | None = ctx.pop(name, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task], timeout=2)
+        jc: JobContext | None = ctx.pop("ytmp3", None)
         if jc is not None:
             await jc.http.aclose()
             with contextlib.suppress(RedisError, OSError):
+                await heartbeat.leave(redis, jc.worker_id)
                 await redis.delete(keys.worker_key(jc.worker_id))
 
     async def after_job(ctx: dict[str, Any]) -> None:
@@ -90,7 +86,7 @@ def create_worker(settings: Settings, redis: ArqRedis, *, handle_signals: bool) 
         redis_pool=redis,
         on_startup=startup,
         on_shutdown=shutdown,
-        handle_signals=handle_signals,
+        handle_signals=False,  # run_worker handles them, across reconnects
         max_jobs=settings.max_jobs,
         # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
         # ARQ's own limit is only a backstop.
@@ -112,23 +108,60 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     """Run until cancelled (or, with handle_signals, until SIGINT/SIGTERM).
 
     Losing Redis ends an ARQ worker; this starts a fresh one as soon as Redis
-    answers again, so a worker recovers from an outage without a restart.
+    answers again, so a worker recovers from an outage without a restart. The
+    signals are ours rather than each ARQ worker's, so a stop also ends the
+    waiting between two attempts.
     """
+    stopping = asyncio.Event()
+    current: list[Worker] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        stopping.set()
+        if current:
+            # take no new job; a running one gets YTMP3_STOP_GRACE, then goes back to the queue
+            current[-1].handle_sig_wait_for_completion(sig)
+
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
     delay = RECONNECT_MIN
-    while True:
-        worker = create_worker(settings, store.connect(), handle_signals=handle_signals)
-        try:
-            await worker.async_run()
-            return
-        except (RedisError, OSError) as exc:
-            log.warning("worker lost Redis (%s); starting again in %.1f s", exc, delay)
-        finally:
-            # close() cancels what still runs; shielded so a cancel of ours can't cut it short
-            await asyncio.shield(_close(worker))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, RECONNECT_MAX)
+    try:
+        while not stopping.is_set():
+            worker = create_worker(settings, store.connect())
+            current.append(worker)
+            worker.main_task = loop.create_task(worker.main())
+            try:
+                # shielded: a cancel of ours is handled by _close, which insists
+                await asyncio.shield(worker.main_task)
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("worker lost Redis (%s); starting again in %.1f s", exc, delay)
+            finally:
+                current.pop()
+                await asyncio.shield(_close(worker))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, RECONNECT_MAX)
+    finally:
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _close(worker: Worker) -> None:
-    with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-        await worker.close()
+    """Stop a worker for good, whatever state it and Redis are in."""
+    # A cancellation can be swallowed deep in redis-py (Python 3.11 timeouts):
+    # cancel again until the task has really ended.
+    tasks = [t for t in (worker.main_task, *worker.tasks.values()) if t is not None]
+    while pending := [t for t in tasks if not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
+    if worker.on_shutdown is not None:
+        with contextlib.suppress(RedisError, OSError):
+            await worker.on_shutdown(worker.ctx)
+    with contextlib.suppress(RedisError, OSError):
+        await worker.pool.delete(HEALTH_KEY)
+    with contextlib.suppress(RedisError, OSError):
+        await worker.pool.aclose()
