@@ -74,3 +74,26 @@ async def test_api_and_worker_survive_a_redis_outage(
             assert created.status_code in (200, 201), created.text
             final = await wait_finished(client, created.json()["data"]["id"])
     assert final["status"] == "done", final
+
+
+async def test_worker_stops_on_sigterm_while_redis_is_down(
+    make_settings: SettingsFactory,
+    stand_in: StandIn,
+    private_redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    import signal
+    import subprocess
+
+    env = settings_env(make_settings(redis_url=private_redis.url), free_port())
+    log = tmp_path / "worker.log"
+    with ytmp3_process("worker", env, log) as worker:
+        await wait_for(lambda: "worker starting" in log.read_text(), timeout=20)
+        private_redis.kill()
+        await wait_for(lambda: "lost Redis" in log.read_text(), timeout=20)
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)  # between two reconnect attempts, a stop still stops
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the worker ignored SIGTERM while Redis was down") from None
+    assert worker.returncode == 0, log.read_text()
