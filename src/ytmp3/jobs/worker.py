@@ -149,15 +149,28 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 loop.remove_signal_handler(sig)
 
 
+async def _end(task: asyncio.Task[Any] | None, *, patience: float) -> None:
+    """Cancel `task` (unless it is already stopping) and wait until it has really ended.
+
+    A cancellation can be swallowed deep in redis-py (Python 3.11 timeouts), so
+    once `patience` has run out it is cancelled again, every second, until done.
+    """
+    if task is None or task.done():
+        return
+    if not task.cancelling():
+        task.cancel()
+    await asyncio.wait([task], timeout=patience)
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+
+
 async def _close(worker: Worker) -> None:
     """Stop a worker for good, whatever state it and Redis are in."""
-    # A cancellation can be swallowed deep in redis-py (Python 3.11 timeouts):
-    # cancel again until the task has really ended.
-    tasks = [t for t in (worker.main_task, *worker.tasks.values()) if t is not None]
-    while pending := [t for t in tasks if not t.done()]:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=1.0)
+    await _end(worker.main_task, patience=1.0)
+    # A job told to stop writes its status back before it ends: let it, then insist.
+    for task in list(worker.tasks.values()):
+        await _end(task, patience=10.0)
     if worker.on_shutdown is not None:
         with contextlib.suppress(RedisError, OSError):
             await worker.on_shutdown(worker.ctx)
