@@ -84,7 +84,8 @@ def _redis_up() -> bool:
         return False
 
 
-REDIS_TEST_DBS = range(9, 16)
+# DB 10 is the benchmarks' (bench/), so the two never wait for each other
+REDIS_TEST_DBS = (9, 11, 12, 13, 14, 15)
 
 
 @pytest.fixture
