@@ -54,9 +54,6 @@ class JobStore:
         raw = await self._redis.get(keys.job_key(job_id))
         return None if raw is None else JobState.model_validate_json(raw)
 
-    async def ttl_ms(self, job_id: str) -> int:
-        return int(await self._redis.pttl(keys.job_key(job_id)))
-
     async def save(self, state: JobState) -> None:
         """Write the record, refresh its expiry and its claim's, and tell watchers."""
         payload = state.model_dump_json()

@@ -45,7 +45,6 @@ class VideoProbe:
         self._timeout = timeout
         self._inflight: dict[str, asyncio.Task[bool]] = {}
         self._hot: HotCache[str, bool] = HotCache()
-        self.probes = 0  # outbound calls made, for metrics and tests
 
     async def cached(self, video_id: str) -> bool | None:
         now = time.monotonic()
@@ -108,7 +107,6 @@ class VideoProbe:
 
     async def _ask_upstream(self, video_id: str) -> bool:
         url = self._thumbnail_url.format(video_id=video_id)
-        self.probes += 1
         try:
             # HEAD would do, but the thumbnail host answers GET for sure; the body is small.
             response = await self._http.get(url, timeout=self._timeout)

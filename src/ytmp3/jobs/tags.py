@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from mutagen.id3 import APIC, ID3, TIT2, TPE1, ID3NoHeaderError
-from mutagen.mp3 import MP3
 
 
 def write_tags(path: Path, *, title: str | None, artist: str | None, cover: bytes | None) -> None:
@@ -22,8 +21,3 @@ def write_tags(path: Path, *, title: str | None, artist: str | None, cover: byte
         tags.add(APIC(encoding=3, mime=mime, type=3, desc="Cover", data=cover))
     tags.save(str(path), v2_version=3)
 
-
-def mp3_duration(path: Path) -> float:
-    info = MP3(str(path)).info
-    assert info is not None
-    return float(info.length)
