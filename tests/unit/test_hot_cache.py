@@ -33,3 +33,29 @@ def test_drop_forgets() -> None:
     cache.drop("a")
     cache.drop("missing")
     assert cache.get("a", 0) is None
+
+
+def test_refresh_is_due_once_in_the_last_seconds_of_an_entry() -> None:
+    cache: HotCache[str, int] = HotCache(max_age=5, refresh_ahead=1)
+    cache.put("a", 1, now=100)
+    assert not cache.due("a", 103.9)  # fresh: nobody re-reads it
+    assert cache.due("a", 104)  # the first caller in its last second refreshes it
+    assert not cache.due("a", 104.1)  # the others keep being served, no second refresh
+    assert cache.get("a", 104.5) == 1
+    cache.put("a", 2, now=104.5)  # the refresh put it back: renewed before it lapsed
+    assert cache.get("a", 106) == 2
+    assert not cache.due("a", 106) and cache.due("a", 108.5)
+
+
+def test_an_answer_ending_at_its_own_deadline_is_not_refreshed() -> None:
+    cache: HotCache[str, int] = HotCache(max_age=5, refresh_ahead=1)
+    cache.put("a", 1, now=100, until=103)  # e.g. a job record expiring at 103
+    assert not any(cache.due("a", t) for t in (102, 102.5, 102.99))
+    assert cache.get("a", 103) is None
+
+
+def test_nothing_is_due_for_missing_or_expired_entries() -> None:
+    cache: HotCache[str, int] = HotCache(max_age=5, refresh_ahead=1)
+    assert not cache.due("missing", 0)
+    cache.put("a", 1, now=0)
+    assert not cache.due("a", 5)  # lapsed: the next reader reads Redis anyway

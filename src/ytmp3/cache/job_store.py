@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,10 @@ from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
 from ytmp3.cache.hot import HotCache
+from ytmp3.cache.single_flight import SingleFlight
 from ytmp3.jobs.state import JobState, Status, new_job_id
+
+log = logging.getLogger(__name__)
 
 
 class Claim(NamedTuple):
@@ -29,7 +33,7 @@ class JobStore:
         # finished conversions, the hottest repeat submissions: no round trip at all
         self._done: HotCache[tuple[str, int], JobState] = HotCache()
         # one read at a time per (video, bitrate): a burst asks Redis once, not once each
-        self._reading: dict[tuple[str, int], asyncio.Task[JobState | None]] = {}
+        self._reading: SingleFlight[tuple[str, int], JobState | None] = SingleFlight()
 
     def _remember(self, state: JobState) -> None:
         if state.status is Status.DONE:
@@ -49,6 +53,25 @@ class JobStore:
             return None
         state = JobState.model_validate_json(raw)
         return None if state.status is Status.FAILED else state
+
+    def _refresh(self, key: tuple[str, int]) -> None:
+        """Re-read a remembered done job in the background, before its memo lapses."""
+        video_id, bitrate = key
+
+        def refreshed(task: asyncio.Task[JobState | None]) -> None:
+            if task.cancelled():
+                return
+            if (error := task.exception()) is not None:
+                log.debug("refreshing %s failed: %s", key, error)  # it lapses at its deadline
+                return
+            state = task.result()
+            if state is not None and state.status is Status.DONE:
+                self._remember(state)
+            else:  # gone (expired, deleted, Redis lost it) or replaced by another job
+                self._done.drop(key)
+
+        task = self._reading.start(key, lambda: self._existing(video_id, bitrate))
+        task.add_done_callback(refreshed)
 
     async def get(self, job_id: str) -> JobState | None:
         raw = await self._redis.get(keys.job_key(job_id))
@@ -70,17 +93,15 @@ class JobStore:
         WATCH makes check-and-create one atomic step across any number of API
         processes: of many identical submissions exactly one creates the job.
         """
-        hot = self._done.get((video_id, bitrate), time.time())
+        key = (video_id, bitrate)
+        now = time.time()
+        hot = self._done.get(key, now)
         if hot is not None:
+            if self._done.due(key, now):
+                self._refresh(key)
             return Claim(hot, created=False)
         # Most submissions find a job: read first, and only create inside a transaction.
-        key = (video_id, bitrate)
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = asyncio.create_task(self._existing(video_id, bitrate))
-            self._reading[key] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(key, None))
-        existing = await asyncio.shield(reading)
+        existing = await self._reading.run(key, lambda: self._existing(video_id, bitrate))
         if existing is not None:
             self._remember(existing)
             return Claim(existing, created=False)
