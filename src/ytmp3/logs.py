@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextvars import ContextVar
@@ -36,65 +37,147 @@ class ContextFilter(logging.Filter):
         return True
 
 
+_NOT_EXTRA = _STANDARD | frozenset(CONTEXT_FIELDS)
+# (second, its text): lines come many a second, and strftime is the dear part of the time
+_last_second: tuple[int, str] = (-1, "")
+
+
 def _utc(created: float) -> str:
+    global _last_second
+    second = int(created)
+    if _last_second[0] != second:
+        _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     millis = int(created * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+    return f"{_last_second[1]}.{millis:03d}Z"
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in record.__dict__.items()
-        if key not in _STANDARD and key not in CONTEXT_FIELDS and not key.startswith("_")
+def _context() -> dict[str, Any]:
+    """The request and job ids of the current context, those that are set."""
+    fields: dict[str, Any] = {}
+    if (value := request_id.get()) is not None:
+        fields["request_id"] = value
+    if (value := job_id.get()) is not None:
+        fields["job_id"] = value
+    return fields
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's context ids, then its extras, in the order they were given."""
+    fields = {
+        name: value for name in CONTEXT_FIELDS if (value := getattr(record, name, None)) is not None
     }
+    fields.update(
+        (key, value)
+        for key, value in record.__dict__.items()
+        if key not in _NOT_EXTRA and not key.startswith("_")
+    )
+    return fields
+
+
+def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """One JSON object; a traceback (in `fields`) stays inside its line."""
+    entry: dict[str, Any] = {
+        "time": _utc(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "pid": os.getpid(),
+    }
+    entry.update(fields)
+    return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def text_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """`time LEVEL logger: message [request_id=… job_id=… key=value]`, for people."""
+    # a video title with a newline must not start a line of its own
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    line = f"{_utc(created)} {level} {logger}: {message}"
+    if fields:
+        line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
+    return line
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; a traceback stays inside its line."""
-
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": _utc(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-        }
-        for name in CONTEXT_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                entry[name] = value
-        entry.update(_extras(record))
+        fields = _fields(record)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+            fields["exception"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelname, record.name, record.getMessage(), fields)
 
 
 class TextFormatter(logging.Formatter):
-    """`time LEVEL logger: message [request_id=… job_id=… key=value]`, for people."""
-
     def format(self, record: logging.LogRecord) -> str:
-        # a video title with a newline must not start a line of its own
-        message = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
-        fields = {
-            name: getattr(record, name)
-            for name in CONTEXT_FIELDS
-            if getattr(record, name, None) is not None
-        }
-        fields.update(_extras(record))
-        line = f"{_utc(record.created)} {record.levelname} {record.name}: {message}"
-        if fields:
-            line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
+        line = text_line(
+            record.created, record.levelname, record.name, record.getMessage(), _fields(record)
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """ytmp3's one handler: each event one line on the stream, in text or JSON."""
+
+    def __init__(self, stream: TextIO, *, json_format: bool) -> None:
+        super().__init__(stream)
+        self.context = ContextFilter()
+        self.addFilter(self.context)
+        self.setFormatter(JsonFormatter() if json_format else TextFormatter())
+        self.line = json_line if json_format else text_line
+
+    def plain(self) -> bool:
+        """Configured as `configure` left it: what it writes is `self.line` of the values."""
+        return len(self.filters) == 1 and self.filters[0] is self.context
+
+    def write(self, level: int, logger: str, message: str, fields: dict[str, Any]) -> None:
+        """Write an event that has no LogRecord: the line the formatter would make of one."""
+        line = self.line(time.time(), logging.getLevelName(level), logger, message, fields)
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(line + self.terminator)
+            self.stream.flush()
+
+
+def _sole_handler(logger: logging.Logger, level: int) -> LineHandler | None:
+    """ytmp3's handler when it is the only one an event of `logger` at `level` reaches."""
+    if logger.disabled:
+        return None
+    found: LineHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if level < handler.level:
+                continue
+            if found is not None or not isinstance(handler, LineHandler) or not handler.plain():
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
+
+
+def event(logger: logging.Logger, level: int, message: str, fields: dict[str, Any]) -> None:
+    """`logger.log(level, message, extra=fields)`, cheaper for the lines of every request.
+
+    A LogRecord costs more than its line: when ytmp3's handler is the only one the event
+    reaches, as `configure` sets things up, it writes the line from the values. Anything
+    else on the way (a test's capture, another handler or filter) gets a real record.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_handler(logger, level)
+    if handler is not None:
+        try:
+            handler.write(level, logger.name, message, {**_context(), **fields})
+            return
+        except Exception:  # the standard path reports it (Handler.handleError)
+            pass
+    logger.handle(logger.makeRecord(logger.name, level, "", 0, message, (), None, extra=fields))
+
+
 def configure(settings: Settings, stream: TextIO | None = None) -> None:
     """Route every logger (ours, uvicorn's, ARQ's) through one handler on stderr."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler = LineHandler(stream or sys.stderr, json_format=settings.log_format == "json")
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ytmp3 import __version__
 from ytmp3.api import errors
-from ytmp3.api.body_limit import BodyLimitMiddleware
 from ytmp3.api.deps import Resources
-from ytmp3.api.request_log import RequestLogMiddleware
+from ytmp3.api.middleware import RequestMiddleware
 from ytmp3.api.routes import download, health, metrics, page, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
@@ -31,6 +30,18 @@ class _StaticFiles(StaticFiles):
         response = await super().get_response(path, scope)
         response.headers.update(page.SECURITY_HEADERS)
         return response
+
+
+def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
+    """The routers' routes, straight onto the app's own router, ahead of the docs' routes.
+
+    A request is matched against each route in turn: ours come before /docs, /redoc and
+    /openapi.json. And include_router() would keep each router behind a wrapper that
+    matches a request a second time on the way in; the routes already carry everything
+    their router gave them (tags, dependencies).
+    """
+    ours = [route for router in routers for route in router.routes]
+    app.router.routes[:0] = ours
 
 
 def create_app(
@@ -84,9 +95,15 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(RequestLogMiddleware)  # added last: outermost, sees every answer
-    for module in (page, submit, status, download, health, metrics):
-        app.include_router(module.router)
+    app.add_middleware(RequestMiddleware)
+    _add_routes(
+        app,
+        submit.router(settings),  # first: the busiest route is matched first
+        page.router,
+        status.router,
+        download.router,
+        health.router,
+        metrics.router,
+    )
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

@@ -46,12 +46,8 @@ async def get_jobs(request: Request) -> JobStore:
     return get_resources(request).jobs
 
 
-async def get_probe(request: Request) -> VideoProbe:
-    return get_resources(request).probe
-
-
-async def get_client(request: Request) -> str:
-    settings = get_resources(request).settings
+def client_of(request: Request, settings: Settings) -> str:
+    """The address the request counts against (see ytmp3.api.client_address)."""
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_networks)
 
@@ -59,5 +55,3 @@ async def get_client(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[ArqRedis, Depends(get_redis)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
-ProbeDep = Annotated[VideoProbe, Depends(get_probe)]
-ClientDep = Annotated[str, Depends(get_client)]

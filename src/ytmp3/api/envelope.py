@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 T = TypeVar("T")
@@ -59,6 +59,16 @@ def envelope(
         "error_fields": error_fields or {},
     }
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def encoded(response: JSONResponse) -> bytes:
+    """The body of an envelope, to keep for an answer that repeats (see `reply`)."""
+    return bytes(response.body)
+
+
+def reply(body: bytes, *, status_code: int = 200) -> Response:
+    """An envelope encoded before (`encoded`): the same bytes and headers as JSONResponse."""
+    return Response(body, status_code=status_code, media_type=JSONResponse.media_type)
 
 
 def error_response(exc: ApiError) -> JSONResponse:

@@ -1,15 +1,16 @@
-"""Per request: an id (in the logs and the `X-Request-ID` header), one access log line,
-and the HTTP metrics. Pure ASGI, outermost, so every answer passes through it."""
+"""Per request: its id, one access log line and the HTTP metrics (ytmp3.api.middleware calls
+these for every answer). Kept cheap: they run on every request, the hottest path included."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import secrets
-import time
+from typing import NamedTuple
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client.metrics import Counter, Histogram
+from starlette.types import Scope
 
 from ytmp3 import logs, metrics
 
@@ -20,18 +21,30 @@ HEADER = "X-Request-ID"
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 # An id from a proxy in front is kept, so one request reads the same in both logs.
 _GOOD_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
+_PREFIX = os.urandom(4).hex()
+_count = itertools.count(int.from_bytes(os.urandom(4)))
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = bytes(value).decode("latin-1")
-            if _GOOD_ID.match(text):
-                return text
-    return secrets.token_hex(8)
+def _reseed() -> None:
+    global _PREFIX, _count
+    _PREFIX, _count = os.urandom(4).hex(), itertools.count(int.from_bytes(os.urandom(4)))
 
 
-def _route(scope: Scope) -> str:
+os.register_at_fork(after_in_child=_reseed)  # a forked process counts on its own prefix
+
+
+def given_request_id(value: bytes) -> str | None:
+    """The X-Request-ID a client or proxy sent, if it is one we can log safely."""
+    text = value.decode("latin-1")
+    return text if _GOOD_ID.match(text) else None
+
+
+def new_request_id() -> str:
+    """16 hex digits: this process's random half, then a count (unique, and no syscall)."""
+    return f"{_PREFIX}{next(_count) & 0xFFFFFFFF:08x}"
+
+
+def route_label(scope: Scope) -> str:
     """The route's template (`/status/{job_id}`), never the raw path: bounded label values."""
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -40,52 +53,50 @@ def _route(scope: Scope) -> str:
     return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
 
-class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class _Series(NamedTuple):
+    requests: Counter
+    seconds: Histogram
+    sent: Counter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = _request_id(scope)
-        token = logs.request_id.set(rid)
-        job_token = logs.job_id.set(None)  # a route may name its job (POST /submit does)
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app raises before answering
-        sent = 0
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message).append(HEADER, rid)
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
+# labels() validates and locks on every call; the series of one (method, route, status)
+# are looked up once. Bounded as the metrics are: by routes, methods the server parses,
+# and statuses.
+_series: dict[tuple[str, str, int], _Series] = {}
 
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            seconds = time.perf_counter() - started
-            method, route = scope["method"], _route(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(method, route).observe(seconds)
-            metrics.HTTP_RESPONSE_BYTES.labels(route).inc(sent)
-            client = scope.get("client")
-            log.log(
-                logging.DEBUG if route in QUIET_ROUTES else logging.INFO,
-                "%s %s %d %.1f ms",
-                method,
-                scope["path"],
-                status,
-                seconds * 1000,
-                extra={
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 1),
-                    "bytes": sent,
-                    "peer": client[0] if client else None,
-                },
-            )
-            logs.job_id.reset(job_token)
-            logs.request_id.reset(token)
+
+def _series_of(method: str, route: str, status: int) -> _Series:
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = _Series(
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+            metrics.HTTP_SECONDS.labels(method, route),
+            metrics.HTTP_RESPONSE_BYTES.labels(route),
+        )
+    return series
+
+
+def record(scope: Scope, status: int, seconds: float, sent: int) -> None:
+    """Count the answer and write its access line."""
+    method, route = scope["method"], route_label(scope)
+    series = _series_of(method, route, status)
+    series.requests.inc()
+    series.seconds.observe(seconds)
+    series.sent.inc(sent)
+    level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    client = scope.get("client")
+    ms = seconds * 1000
+    logs.event(
+        log,
+        level,
+        f"{method} {scope['path']} {status} {ms:.1f} ms",
+        {
+            "status": status,
+            "duration_ms": round(ms, 1),
+            "bytes": sent,
+            "peer": client[0] if client else None,
+        },
+    )

@@ -53,14 +53,19 @@ def download_url(job_id: str) -> str:
 
 
 def submit_view(state: JobState) -> SubmitData:
+    return submit_data(state.id, state.video_id, state.bitrate, state.status)
+
+
+def submit_data(job_id: str, video_id: str, bitrate: int, status: Status) -> SubmitData:
+    """What POST /submit shows of a job: these four fields of its record, nothing else."""
     return SubmitData(
-        id=state.id,
-        filename=state.id,
-        video_id=state.video_id,
-        bitrate=state.bitrate,
-        status=state.status,
-        status_url=status_url(state.id),
-        download_url=download_url(state.id),
+        id=job_id,
+        filename=job_id,
+        video_id=video_id,
+        bitrate=bitrate,
+        status=status,
+        status_url=status_url(job_id),
+        download_url=download_url(job_id),
     )
 
 

@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 
 from ytmp3 import logs
-from ytmp3.api.deps import ClientDep, JobsDep, ProbeDep, RedisDep, SettingsDep
-from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
+from ytmp3.api.deps import client_of, get_resources
+from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.rate_limit import retry_after
-from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_view
+from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
+from ytmp3.config import Settings
 from ytmp3.jobs import wakeup
+from ytmp3.jobs.state import Status
 from ytmp3.jobs.worker import QUEUE
 from ytmp3.metrics import SUBMISSIONS
 from ytmp3.video_url import parse_video_id
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["conversions"])
+
+EXISTS_MESSAGE = "This video is already being converted or done."
+# Each outcome's counter looked up once: labels() validates and locks on every call.
+_counter = functools.cache(SUBMISSIONS.labels)
+# Pure, and the same links come again and again (a page reloaded, a client retrying).
+_video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
-async def enforce_rate_limit(redis: RedisDep, settings: SettingsDep, client: ClientDep) -> None:
-    if settings.rate is None:
+async def enforce_rate_limit(request: Request) -> None:
+    resources = get_resources(request)
+    rate = resources.settings.rate
+    if rate is None:
         return
-    wait = await retry_after(redis, client, settings.rate)
+    wait = await retry_after(resources.redis, client_of(request, resources.settings), rate)
     if wait is not None:
-        SUBMISSIONS.labels("rate_limited").inc()
+        _counter("rate_limited").inc()
         raise ApiError(
             429,
             "RATE_LIMITED",
@@ -36,33 +47,33 @@ async def enforce_rate_limit(redis: RedisDep, settings: SettingsDep, client: Cli
         )
 
 
-@router.post(
-    "/submit",
-    status_code=201,
-    response_model=Envelope[SubmitData],
-    dependencies=[Depends(enforce_rate_limit)],
-    responses={
-        200: {
-            "model": Envelope[SubmitData],
-            "description": "Already queued, running or done (REQUEST_EXISTS)",
-        },
-        201: {"description": "A new conversion was queued (REQUEST_SUBMITED)"},
-        400: error_doc(
-            "Not a YouTube video URL, or no such video", "INVALID_URL", "VIDEO_DONT_EXISTS"
-        ),
-        413: error_doc("Body over 16 KiB", "PAYLOAD_TOO_LARGE"),
-        422: error_doc("Body not JSON, a field missing or wrong, bad bitrate", "VALIDATION_ERROR"),
-        429: error_doc("Over the rate limit; see Retry-After", "RATE_LIMITED"),
-        502: error_doc("YouTube could not be asked whether the video exists", "UPSTREAM_ERROR"),
-        503: error_doc("The store is unreachable", "SERVICE_UNAVAILABLE"),
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Envelope[SubmitData],
+        "description": "Already queued, running or done (REQUEST_EXISTS)",
     },
-)
-async def submit(
-    body: SubmitRequest, jobs: JobsDep, probe: ProbeDep, redis: RedisDep
-) -> JSONResponse:
-    video_id = parse_video_id(body.video_url)
+    201: {"description": "A new conversion was queued (REQUEST_SUBMITED)"},
+    400: error_doc("Not a YouTube video URL, or no such video", "INVALID_URL", "VIDEO_DONT_EXISTS"),
+    413: error_doc("Body over 16 KiB", "PAYLOAD_TOO_LARGE"),
+    422: error_doc("Body not JSON, a field missing or wrong, bad bitrate", "VALIDATION_ERROR"),
+    429: error_doc("Over the rate limit; see Retry-After", "RATE_LIMITED"),
+    502: error_doc("YouTube could not be asked whether the video exists", "UPSTREAM_ERROR"),
+    503: error_doc("The store is unreachable", "SERVICE_UNAVAILABLE"),
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> bytes:
+    """A REQUEST_EXISTS answer repeats as long as its job's status holds: encoded once."""
+    data = submit_data(job_id, video_id, bitrate, status)
+    return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
+
+
+async def submit(body: SubmitRequest, request: Request) -> Response:
+    resources = get_resources(request)
+    video_id = _video_id(body.video_url)
     if video_id is None:
-        SUBMISSIONS.labels("invalid_url").inc()
+        _counter("invalid_url").inc()
         raise ApiError(
             400,
             "INVALID_URL",
@@ -70,17 +81,17 @@ async def submit(
             error_fields={"video_url": "Paste the link of a YouTube video."},
         )
     try:
-        exists = await probe.exists(video_id)
+        exists = await resources.probe.exists(video_id)
     except UpstreamError as exc:
         log.warning("probe of %s failed: %s", video_id, exc)
-        SUBMISSIONS.labels("upstream_error").inc()
+        _counter("upstream_error").inc()
         raise ApiError(
             502,
             "UPSTREAM_ERROR",
             "YouTube could not be reached to check the video. Please try again shortly.",
         ) from None
     if not exists:
-        SUBMISSIONS.labels("video_missing").inc()
+        _counter("video_missing").inc()
         raise ApiError(
             400,
             "VIDEO_DONT_EXISTS",
@@ -88,16 +99,15 @@ async def submit(
             error_fields={"video_url": "No video exists at this link."},
         )
 
-    state, created = await jobs.claim(video_id, body.bitrate)
+    state, created = await resources.jobs.claim(video_id, body.bitrate)
     logs.job_id.set(state.id)  # the rest of this request's lines name the job
     if not created:
-        SUBMISSIONS.labels("exists").inc()
-        return envelope(
-            submit_view(state), "This video is already being converted or done.", "REQUEST_EXISTS"
-        )
+        _counter("exists").inc()
+        return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
+    redis = resources.redis
     await redis.enqueue_job("convert", state.id, _job_id=state.id, _queue_name=QUEUE)
     await wakeup.announce(redis)
-    SUBMISSIONS.labels("queued").inc()
+    _counter("queued").inc()
     log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(
         submit_view(state),
@@ -105,3 +115,20 @@ async def submit(
         "REQUEST_SUBMITED",
         status_code=201,
     )
+
+
+def router(settings: Settings) -> APIRouter:
+    """POST /submit. The rate limit's dependency is there only when a limit is set: off, it
+    costs a request nothing. (As a dependency it runs before the body is validated, so
+    every submission counts, a malformed one too.)"""
+    routes = APIRouter(tags=["conversions"])
+    routes.add_api_route(
+        "/submit",
+        submit,
+        methods=["POST"],
+        status_code=201,
+        response_model=Envelope[SubmitData],
+        dependencies=[Depends(enforce_rate_limit)] if settings.rate is not None else None,
+        responses=RESPONSES,
+    )
+    return routes
