@@ -181,14 +181,20 @@ def tree_rss(pid: int) -> tuple[int, list[psutil.Process]]:
 
 
 class RssSampler:
-    """Samples the RSS of a process tree every `interval` seconds, in a thread."""
+    """Samples the RSS of a process tree every `interval` seconds, in a thread.
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    With `pss`, also its PSS (proportional set size: a page shared by n processes
+    counts 1/n in each, so the tree's sum counts it once), and the peak of that.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.02, *, pss: bool = False) -> None:
         self.pid = pid
         self.interval = interval
+        self.pss = pss
         self.peak = 0
         self.peak_parts: dict[str, int] = {}
-        self.peak_pss = 0  # proportional set size at the RSS peak: shared pages split
+        self.peak_pss = 0
+        self.peak_pss_parts: dict[str, int] = {}
         self.samples = 0
         self.child_pids: dict[str, set[int]] = {}  # process name -> pids seen under the root
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, CPU seconds last seen)
@@ -222,7 +228,11 @@ class RssSampler:
             if total > self.peak:
                 self.peak = total
                 self.peak_parts = parts
-                self.peak_pss = _pss(procs)
+            if self.pss:
+                pss_parts = _pss(procs)
+                if sum(pss_parts.values()) > self.peak_pss:
+                    self.peak_pss = sum(pss_parts.values())
+                    self.peak_pss_parts = pss_parts
             self._stop.wait(self.interval)
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -233,20 +243,28 @@ class RssSampler:
         return out
 
 
-def _pss(procs: list[psutil.Process]) -> int:
-    total = 0
+def _pss(procs: list[psutil.Process]) -> dict[str, int]:
+    parts: dict[str, int] = {}
     for proc in procs:
         with contextlib.suppress(psutil.Error, AttributeError):
-            total += proc.memory_full_info().pss
-    return total
+            label = _label(proc)
+            parts[label] = parts.get(label, 0) + proc.memory_full_info().pss
+    return parts
+
+
+FETCH_SERVER = "ytmp3.jobs.fetch_server"
 
 
 def _label(proc: psutil.Process) -> str:
     name = proc.name()
     if name.startswith("python"):
         cmd = proc.cmdline()
-        if "ytmp3.jobs.fetch" in cmd:
-            return "fetch (yt-dlp)"
+        if FETCH_SERVER in cmd:
+            # a download is a fork of the server: same command line, the server its parent
+            parent = proc.parent()
+            if parent is not None and FETCH_SERVER in parent.cmdline():
+                return "download (yt-dlp)"
+            return "fetch server (yt-dlp)"
         if "ytmp3" in cmd:
             return "worker"
     return str(name)

@@ -41,6 +41,8 @@ from bench.rows import (
     measure_pickups,
     sequential_latencies,
 )
+from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch_client import FetchServer
 from ytmp3.jobs.js_runtime import js_runtimes
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
@@ -240,148 +242,137 @@ def _phases(conversion: Conversion) -> dict[str, float]:
     }
 
 
-def fetch_phases(bench: Bench, runs: int = 3) -> dict[str, float]:
-    """The download process alone (3-s audio, output discarded): its fixed costs."""
-    code = (
-        "import os, sys, time\n"
-        "from ytmp3.jobs import fetch\n"
-        "rc = fetch.main(sys.argv)\n"
-        "os.write(2, f'returned {time.time():.6f}\\n'.encode())\n"
-        "sys.exit(rc)\n"
-    )
-    video = bench.new_video(audio(3))
-    spec = json.dumps(
-        {
-            "url": bench.stand_in.source_url.format(video_id=video),
-            "max_duration": 7200,
-            "cookies_file": None,
-            "proxy": None,
-            "js_runtimes": js_runtimes(),
-        }
-    )
+def _fetch_options(bench: Bench) -> fetch.Options:
+    return fetch.Options(source_url=bench.stand_in.source_url, js_runtimes=js_runtimes())
+
+
+def _read_events(fd: int) -> dict[str, float]:
+    """When each kind of event first arrived, until the pipe closes."""
+    marks: dict[str, float] = {}
+    with os.fdopen(fd) as events:
+        for line in events:
+            marks.setdefault(json.loads(line).get("event"), time.perf_counter())
+    return marks
+
+
+def _drain(fd: int) -> None:
+    with os.fdopen(fd, "rb") as pipe:
+        while pipe.read(1 << 16):
+            pass
+
+
+async def _forked_downloads(bench: Bench, runs: int) -> dict[str, list[float]]:
+    import asyncio
+
+    server = FetchServer(_fetch_options(bench))
     phases: dict[str, list[float]] = {}
-    for _ in range(runs):
-        read, write = os.pipe()
-        began = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, spec, str(write)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            pass_fds=(write,),
-        )
-        os.close(write)
-        marks: dict[str, float] = {}
-        with os.fdopen(read) as events:
-            for line in events:
-                event = json.loads(line).get("event")
-                marks.setdefault(event, time.time())
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        proc.wait()
-        ended = time.time()
-        returned = float(err.split()[-1]) if "returned" in err else ended
-        info, finished = marks.get("info", began), marks.get("finished", returned)
-        for name, value in (
-            ("process start → info (imports, extractor choice, page)", info - began),
-            ("info → finished (3-s file)", finished - info),
-            ("finished → main() returned", returned - finished),
-            ("main() returned → process gone (interpreter exit)", ended - returned),
-        ):
-            phases.setdefault(name, []).append(value)
+    try:
+        for i in range(runs + 1):  # the first waits for the server's warm-up: not counted
+            audio_r, audio_w = os.pipe()
+            events_r, events_w = os.pipe()
+            job = fetch.Job(bench.stand_in.source_url.format(video_id=bench.new_video()), 7200)
+            began = time.perf_counter()
+            download = await server.spawn(job, audio_w, events_w)
+            spawned = time.perf_counter()
+            os.close(audio_w)
+            os.close(events_w)
+            drained = asyncio.to_thread(_drain, audio_r)
+            marks, _ = await asyncio.gather(asyncio.to_thread(_read_events, events_r), drained)
+            await download.wait()
+            ended = time.perf_counter()
+            if i == 0:
+                continue
+            info, finished = marks.get("info", spawned), marks.get("finished", ended)
+            for name, value in (
+                ("asked → forked (the server's answer)", spawned - began),
+                ("forked → info (extraction: the stand-in's page)", info - spawned),
+                ("info → finished (3-s file)", finished - info),
+                ("finished → exit told", ended - finished),
+            ):
+                phases.setdefault(name, []).append(value)
+    finally:
+        await server.close()
+    return phases
+
+
+def fetch_phases(bench: Bench, runs: int = 5) -> dict[str, float]:
+    """A download forked from the warm fetch server (3-s audio): its fixed costs."""
+    import asyncio
+
+    phases = asyncio.run(_forked_downloads(bench, runs))
     return {k: _med(v) for k, v in phases.items()}
 
 
 EXPERIMENT = r"""
 import json, os, sys, time
 began = time.perf_counter()
-from yt_dlp import YoutubeDL
+import yt_dlp
 from ytmp3.jobs import fetch
 imported = time.perf_counter()
-spec, ie_key, leave = json.loads(sys.argv[1]), sys.argv[2] or None, sys.argv[3]
-ydl = YoutubeDL(fetch.ydl_params(spec, fetch._Events(open(os.devnull, "w"))))
+options, url, warm = fetch.Options.from_json(sys.argv[1]), sys.argv[2], sys.argv[3] == "warm"
+if warm:
+    prepared = fetch.prepare(options)
+else:
+    prepared = fetch.Prepared(yt_dlp.YoutubeDL(fetch.ydl_params(options, fetch.Events())),
+                              fetch.Events(), None)
 built = time.perf_counter()
-if leave == "again":  # a second video in the same, warm, process
-    ydl.extract_info(spec["url"], download=False, ie_key=ie_key)
-    spec["url"] = spec["url2"]
-ready = time.perf_counter()
-ydl.extract_info(spec["url"], download=False, ie_key=ie_key)
+prepared.ydl.extract_info(url, download=False, ie_key=prepared.extractor)
 extracted = time.perf_counter()
 print(json.dumps({"import": imported - began, "init": built - imported,
-                  "extract": extracted - ready, "at": time.time()}), flush=True)
-if leave == "_exit":
-    os._exit(0)
+                  "extract": extracted - built}), flush=True)
+os._exit(0)
 """
 
 
 def fetch_experiments(bench: Bench, runs: int = 3) -> list[str]:
-    """yt-dlp's fixed costs in a fresh process: the extractor scan, and the exit."""
-    video, other = bench.new_video(audio(3)), bench.new_video(audio(3))
-    spec = json.dumps(
-        {
-            "url": bench.stand_in.source_url.format(video_id=video),
-            "url2": bench.stand_in.source_url.format(video_id=other),
-            "max_duration": 7200,
-            "js_runtimes": js_runtimes(),
-        }
-    )
+    """What the fetch server pays once, and a fresh process would pay per job."""
+    options = _fetch_options(bench).to_json()
     rows = []
-    for label, ie_key, leave in (
-        ("as fetch.py does it (every extractor's URL pattern tried)", "", "exit"),
-        ('with `ie_key="Generic"` (the stand-in\'s extractor, named)', "Generic", "exit"),
-        ("as fetch.py, leaving with `os._exit(0)`", "", "_exit"),
-        ("extract_info of a second video in the same process", "", "again"),
-    ):
+    for label, warm, init in (
+        ("a fresh process, no warm-up (the download process before the server)", "cold",
+         "YoutubeDL()"),
+        ("the fetch server starting (`fetch.prepare`)", "warm", "YoutubeDL() + warm-up"),
+    ):  # fmt: skip
         marks: dict[str, list[float]] = {}
         for _ in range(runs):
+            url = bench.stand_in.source_url.format(video_id=bench.new_video())
             done = subprocess.run(
-                [sys.executable, "-c", EXPERIMENT, spec, ie_key, leave],
+                [sys.executable, "-c", EXPERIMENT, options, url, warm],
                 capture_output=True,
                 text=True,
                 check=False,
                 cwd=ROOT,
             )
-            gone = time.time()
             line = next((x for x in done.stdout.splitlines() if x.startswith("{")), None)
             if line is None:
                 raise BenchError(f"yt-dlp experiment failed: {done.stderr[-300:]}")
-            data = json.loads(line)
-            data["exit"] = gone - data.pop("at")
-            for k, v in data.items():
+            for k, v in json.loads(line).items():
                 marks.setdefault(k, []).append(v)
         rows.append(
-            f"| {label} | {_ms(_med(marks['import']))} | {_ms(_med(marks['init']))} | "
-            f"{_ms(_med(marks['extract']))} | {_ms(_med(marks['exit']))} |"
+            f"| {label} | {_ms(_med(marks['import']))} | {init} {_ms(_med(marks['init']))} | "
+            f"{_ms(_med(marks['extract']))} |"
         )
     return [
         f"yt-dlp's fixed costs in a fresh process (medians of {runs}; stand-in page, no download):",
         "",
-        "| variant | import | YoutubeDL() | extract_info | exit after the last line |",
-        "|---|---|---|---|---|",
+        "| process | import | build | first extract_info |",
+        "|---|---|---|---|",
         *rows,
     ]
 
 
 def fetch_pyinstrument(bench: Bench, out: Path) -> list[str]:
-    video = bench.new_video(audio(3))
-    spec = json.dumps(
-        {
-            "url": bench.stand_in.source_url.format(video_id=video),
-            "max_duration": 7200,
-            "cookies_file": None,
-            "proxy": None,
-            "js_runtimes": js_runtimes(),
-        }
+    """Where the fetch server's warm-up goes."""
+    code = (
+        "import sys; from ytmp3.jobs import fetch; "
+        "fetch.prepare(fetch.Options.from_json(sys.argv[1]))"
     )
-    read, write = os.pipe()
     argv = [
-        sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "--show", "*/yt_dlp/*",
-        "-m", "ytmp3.jobs.fetch", spec, str(write),
+        sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out),
+        "--show", "*/yt_dlp/*", "-c", code, _fetch_options(bench).to_json(),
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, pass_fds=(write,))
-    os.close(write)
-    with os.fdopen(read) as events:
-        for _ in events:
-            pass
-    proc.wait()
+    env = {**os.environ, "PYINSTRUMENT_IGNORE_OVERHEAD_WARNING": "1"}
+    subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, cwd=ROOT, env=env)
     return _trim_pyinstrument(out.read_text(), 0.05, 30) if out.exists() else []
 
 
@@ -420,7 +411,7 @@ def profile_convert(bench: Bench, results: dict[str, Result]) -> list[str]:
         + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(cpu.items()) if k != "worker")
         + f", worker (its own event loop) {worker_cpu:.2f} s.",
         "",
-        "The download process alone (`python -m ytmp3.jobs.fetch`, 3-s audio, medians of 3):",
+        "A download alone, forked from a warm fetch server (3-s audio, medians of 5):",
         "",
         "| phase | time |",
         "|---|---|",
@@ -430,7 +421,7 @@ def profile_convert(bench: Bench, results: dict[str, Result]) -> list[str]:
     tree = fetch_pyinstrument(bench, PROFILES / "fetch-pyinstrument.txt")
     out += [
         "",
-        "pyinstrument of that process, yt-dlp's frames shown "
+        "pyinstrument of the fetch server's warm-up, yt-dlp's frames shown "
         "(bench/profiles/fetch-pyinstrument.txt, frames ≥ 5 %; the profiler inflates "
         "regex compiling):",
         "",

@@ -20,6 +20,8 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs import lease, pipeline
 from ytmp3.jobs.errors import ConversionError, failure
+from ytmp3.jobs.fetch import Job
+from ytmp3.jobs.fetch_client import FetchServer
 from ytmp3.jobs.state import ErrorCode, JobError, Status
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
@@ -42,7 +44,7 @@ class JobContext:
     redis: Redis
     http: httpx.AsyncClient
     worker_id: str
-    js_runtimes: dict[str, dict[str, str]] | None = None
+    fetcher: FetchServer
 
 
 async def convert(ctx: dict[str, Any], job_id: str) -> str:
@@ -125,17 +127,15 @@ def _error(exc: ConversionError) -> JobError:
 
 async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
     settings = jc.settings
-    source = pipeline.Source(
+    job = Job(
         url=settings.source_url.format(video_id=tracker.state.video_id),
         max_duration=settings.max_duration,
-        cookies_file=str(settings.cookies_file) if settings.cookies_file else None,
-        proxy=settings.proxy,
-        js_runtimes=jc.js_runtimes,
     )
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
             output = await pipeline.convert(
-                source,
+                job,
+                fetcher=jc.fetcher,
                 ffmpeg=settings.ffmpeg_path,
                 bitrate=tracker.state.bitrate,
                 out=part,

@@ -1,30 +1,68 @@
-"""The download half of a conversion, run as its own process so it can be killed.
+"""The download half of a conversion: yt-dlp writing the best audio stream to stdout.
 
-`python -m ytmp3.jobs.fetch SPEC_JSON EVENTS_FD` writes the best audio stream to
-stdout (piped straight into ffmpeg) and JSON events, one per line, to EVENTS_FD:
-{"event": "info" | "progress" | "error", ...}. Its exit code is 0 on success.
+It runs in a process forked from the fetch server (jobs/fetch_server.py), which has
+yt-dlp imported and warmed up by `prepare`; stdout is the pipe into ffmpeg. Events
+go, one JSON object per line, to a second pipe:
+{"event": "info" | "progress" | "log" | "error" | "finished", ...}.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import sys
 import time
+from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
+SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
 
 
-class _Events:
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+@dataclass(frozen=True)
+class Options:
+    """What is the same for every download of a worker."""
+
+    source_url: str  # with a {video_id} placeholder
+    socket_timeout: float = 20
+    cookies_file: str | None = None
+    proxy: str | None = None
+    js_runtimes: dict[str, dict[str, str]] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Options:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Job:
+    url: str
+    max_duration: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        return cls(**json.loads(text))
+
+
+class Events:
+    """The events channel; attached to its pipe only in the forked download process."""
+
+    def __init__(self) -> None:
+        self._stream: TextIO | None = None
         self._last_progress = 0.0
 
+    def attach(self, stream: TextIO) -> None:
+        self._stream = stream
+
     def emit(self, event: str, **fields: Any) -> None:
-        self._stream.write(json.dumps({"event": event, **fields}) + "\n")
-        self._stream.flush()
+        if self._stream is not None:
+            self._stream.write(json.dumps({"event": event, **fields}) + "\n")
+            self._stream.flush()
 
     def progress(self, hook: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -39,7 +77,7 @@ class _Events:
 class _Logger:
     """yt-dlp's messages go to the events channel, never to stdout (that is the audio)."""
 
-    def __init__(self, events: _Events) -> None:
+    def __init__(self, events: Events) -> None:
         self._events = events
 
     def debug(self, msg: str) -> None:
@@ -55,7 +93,7 @@ class _Logger:
         self._events.emit("log", level="error", message=msg)
 
 
-def ydl_params(spec: dict[str, Any], events: _Events) -> dict[str, Any]:
+def ydl_params(options: Options, events: Events) -> dict[str, Any]:
     params: dict[str, Any] = {
         "format": "bestaudio/best",
         "outtmpl": "-",
@@ -67,42 +105,90 @@ def ydl_params(spec: dict[str, Any], events: _Events) -> dict[str, Any]:
         "cachedir": False,
         # Ranged chunks, as YouTube wants them (it throttles one long request).
         "http_chunk_size": 10 * 1024 * 1024,
-        "socket_timeout": spec.get("socket_timeout", 20),
+        "socket_timeout": options.socket_timeout,
         # The job retries with backoff; yt-dlp's own retries would hide failures from it.
         "retries": 1,
         "fragment_retries": 2,
         "extractor_retries": 0,
     }
-    if spec.get("cookies_file"):
-        params["cookiefile"] = spec["cookies_file"]
-    if spec.get("proxy"):
-        params["proxy"] = spec["proxy"]
-    if spec.get("js_runtimes"):
-        params["js_runtimes"] = spec["js_runtimes"]
+    if options.cookies_file:
+        params["cookiefile"] = options.cookies_file
+    if options.proxy:
+        params["proxy"] = options.proxy
+    if options.js_runtimes:
+        params["js_runtimes"] = options.js_runtimes
     return params
 
 
-def run(spec: dict[str, Any], events: _Events) -> int:
+@dataclass
+class Prepared:
+    """yt-dlp ready to download: a YoutubeDL built, its source's extractor loaded."""
+
+    ydl: Any  # yt_dlp.YoutubeDL, imported late: the worker itself never loads yt-dlp
+    events: Events
+    # The extractor every job's URL goes to (they differ only in the video id), so a
+    # job need not try the others' URL patterns first.
+    extractor: str | None
+
+
+def prepare(options: Options) -> Prepared:
     from yt_dlp import YoutubeDL
+
+    events = Events()
+    ydl = YoutubeDL(ydl_params(options, events))
+    extractor = _warm_up(ydl, options.source_url.format(video_id=SAMPLE_VIDEO_ID))
+    return Prepared(ydl, events, extractor)
+
+
+def _warm_up(ydl: Any, url: str) -> str | None:
+    """Do now what the first extraction in a fresh process would spend most of a second on.
+
+    yt-dlp tries every extractor's URL pattern in turn (compiling them) and loads the one
+    that matches; the generic extractor then scans the page with hundreds of others.
+    Its first request builds an HTTP session whose TLS context loads the CA bundle.
+    yt-dlp has no public call for any of this: what changes only costs the warm-up.
+    """
+    from yt_dlp.extractor import gen_extractor_classes
+
+    with contextlib.suppress(Exception):
+        for handler in ydl._request_director.handlers.values():
+            with contextlib.suppress(Exception):
+                handler._get_instance(cookiejar=ydl.cookiejar, legacy_ssl_support=None)
+
+    key: str | None = next(
+        (ie.ie_key() for ie in gen_extractor_classes() if ie.suitable(url)), None
+    )
+    if key is None:
+        return None
+    extractor = ydl.get_info_extractor(key)
+    if key == "Generic":
+        with contextlib.suppress(Exception):
+            extractor._extract_embeds(url, "<html><head></head><body></body></html>")
+    return key
+
+
+def download(prepared: Prepared, job: Job) -> int:
+    """Write the job's audio to stdout; the exit code for the download process."""
     from yt_dlp.utils import YoutubeDLError
 
+    events = prepared.events
     try:
-        with YoutubeDL(ydl_params(spec, events)) as ydl:
-            info = ydl.extract_info(spec["url"], download=False, process=True)
-            if info is None:
-                events.emit("error", kind="download", message="no media found")
-                return 1
-            duration = info.get("duration")
-            events.emit(
-                "info",
-                title=info.get("title"),
-                artist=info.get("artist") or info.get("channel") or info.get("uploader"),
-                duration=duration,
-            )
-            if duration and duration > spec["max_duration"]:
-                events.emit("error", kind="too_long", message=f"duration {duration}")
-                return 3
-            ydl.process_info(info)
+        ydl = prepared.ydl
+        info = ydl.extract_info(job.url, download=False, ie_key=prepared.extractor)
+        if info is None:
+            events.emit("error", kind="download", message="no media found")
+            return 1
+        duration = info.get("duration")
+        events.emit(
+            "info",
+            title=info.get("title"),
+            artist=info.get("artist") or info.get("channel") or info.get("uploader"),
+            duration=duration,
+        )
+        if duration and duration > job.max_duration:
+            events.emit("error", kind="too_long", message=f"duration {duration}")
+            return 3
+        ydl.process_info(info)
     except YoutubeDLError as exc:
         events.emit("error", kind="download", message=str(exc))
         return 1
@@ -110,25 +196,8 @@ def run(spec: dict[str, Any], events: _Events) -> int:
         # ffmpeg stopped reading: it failed on the data, and says why itself.
         events.emit("error", kind="broken_pipe", message="the converter stopped reading")
         return 4
+    except Exception as exc:  # anything else still ends as one clear event
+        events.emit("error", kind="download", message=f"{exc.__class__.__name__}: {exc}")
+        return 1
     events.emit("finished")
     return 0
-
-
-def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
-    with os.fdopen(int(argv[2]), "w", buffering=1, encoding="utf-8") as stream:
-        events = _Events(stream)
-        try:
-            return run(spec, events)
-        except Exception as exc:  # anything else still ends as one clear event
-            events.emit("error", kind="download", message=f"{exc.__class__.__name__}: {exc}")
-            return 1
-
-
-if __name__ == "__main__":
-    code = main(sys.argv)
-    # Everything is written and flushed; skip the interpreter's slow teardown of
-    # yt-dlp's thousands of modules (a quarter of a second the job would wait for).
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    os._exit(code)

@@ -1,6 +1,7 @@
-"""One conversion attempt: the fetch process streams audio straight into ffmpeg.
+"""One conversion attempt: a download process streams audio straight into ffmpeg.
 
-Each runs in a process group of its own (yt-dlp may start helpers), so a
+The download is forked by the worker's fetch server (jobs/fetch_server.py); ffmpeg is
+started here. Each leads a process group of its own (yt-dlp may start helpers), so a
 timeout or a cancellation kills everything and leaves no process behind. ffmpeg writes
 beside the final name; only a complete, tagged file is renamed into place.
 """
@@ -11,24 +12,16 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ytmp3.jobs.errors import classify_download_error, failure, human_duration
+from ytmp3.jobs.fetch import Job
+from ytmp3.jobs.fetch_client import Download, FetchServer, FetchServerError
+from ytmp3.jobs.lifetime import die_with_parent, kill_group
 from ytmp3.jobs.state import ErrorCode
-
-
-@dataclass(frozen=True)
-class Source:
-    url: str
-    max_duration: int
-    cookies_file: str | None = None
-    proxy: str | None = None
-    js_runtimes: dict[str, dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +58,9 @@ def ffmpeg_args(ffmpeg: str, bitrate: int, out: Path, max_duration: int) -> list
 
 
 async def convert(
-    source: Source,
+    job: Job,
     *,
+    fetcher: FetchServer,
     ffmpeg: str,
     bitrate: int,
     out: Path,
@@ -76,36 +70,27 @@ async def convert(
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
-    spec = json.dumps(
-        {
-            "url": source.url,
-            "max_duration": source.max_duration,
-            "cookies_file": source.cookies_file,
-            "proxy": source.proxy,
-            "js_runtimes": source.js_runtimes,
-        }
-    )
-    procs: list[asyncio.subprocess.Process] = []
+    download: Download | None = None
+    encoder: asyncio.subprocess.Process | None = None
     try:
-        fetcher = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ytmp3.jobs.fetch", spec, str(events_w),
-            stdin=asyncio.subprocess.DEVNULL, stdout=data_w,
-            stderr=asyncio.subprocess.PIPE, pass_fds=(events_w,),
-            start_new_session=True, preexec_fn=_die_with_parent,
-        )  # fmt: skip
-        procs.append(fetcher)
+        try:
+            download = await fetcher.spawn(job, data_w, events_w)
+        except FetchServerError as exc:
+            raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=str(exc)) from exc
         encoder = await asyncio.create_subprocess_exec(
-            *ffmpeg_args(ffmpeg, bitrate, out, source.max_duration),
+            *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
             stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
-        procs.append(encoder)
+        # The two processes hold the pipes now; ours would keep them from ending.
         for fd in (data_r, data_w, events_w):
             os.close(fd)
         data_r = data_w = events_w = -1
-        return await _supervise(fetcher, encoder, events, source, listener)
+        return await _supervise(download, encoder, events, job, listener)
     except BaseException:
-        _kill_group(procs)
+        for pid in (download.pid if download else None, encoder.pid if encoder else None):
+            if pid is not None:
+                kill_group(pid)
         with contextlib.suppress(FileNotFoundError):
             out.unlink()
         raise
@@ -114,26 +99,11 @@ async def convert(
             if fd >= 0:
                 os.close(fd)
         events.close()
-        for proc in procs:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    await proc.wait()
-
-
-def _die_with_parent() -> None:
-    """In the child: be killed when the worker dies, even by SIGKILL (Linux only)."""
-    if sys.platform == "linux":
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _kill_group(procs: list[asyncio.subprocess.Process]) -> None:
-    for proc in procs:
-        # start_new_session made each the leader of a group with its own pid
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if download is not None:
+            await download.wait()
+        if encoder is not None and encoder.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                await encoder.wait()
 
 
 async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -> None:
@@ -147,10 +117,10 @@ async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -
 
 
 async def _supervise(
-    fetcher: asyncio.subprocess.Process,
+    download: Download,
     encoder: asyncio.subprocess.Process,
     events: BinaryIO,
-    source: Source,
+    job: Job,
     listener: Listener,
 ) -> Output:
     errors: list[dict[str, Any]] = []
@@ -185,17 +155,15 @@ async def _supervise(
             out_seconds = max(out_seconds, int(value) / 1_000_000)
 
     assert encoder.stdout is not None and encoder.stderr is not None
-    assert fetcher.stderr is not None
-    fetch_stderr, encode_stderr, *_ = await asyncio.gather(
-        fetcher.stderr.read(),
+    encode_stderr, *_ = await asyncio.gather(
         encoder.stderr.read(),
         _read_pipe(events, on_event),
         _read_stream(encoder.stdout, on_progress),
     )
-    fetch_rc, encode_rc = await fetcher.wait(), await encoder.wait()
+    fetch_rc, encode_rc = await download.wait(), await encoder.wait()
 
-    limit = human_duration(source.max_duration)
-    if any(e.get("kind") == "too_long" for e in errors) or out_seconds > source.max_duration:
+    limit = human_duration(job.max_duration)
+    if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
     # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
     download_errors = [e for e in errors if e.get("kind") == "download" and not _broken_pipe(e)]
@@ -205,10 +173,7 @@ async def _supervise(
         detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
         raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
     if fetch_rc != 0:
-        detail = fetch_stderr.decode("utf-8", "replace").strip()[-500:]
-        raise failure(
-            ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail or f"exit {fetch_rc}"
-        )
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=f"exit {fetch_rc}")
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
     return Output(duration=out_seconds)

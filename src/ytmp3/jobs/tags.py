@@ -20,4 +20,3 @@ def write_tags(path: Path, *, title: str | None, artist: str | None, cover: byte
         mime = "image/png" if cover.startswith(b"\x89PNG") else "image/jpeg"
         tags.add(APIC(encoding=3, mime=mime, type=3, desc="Cover", data=cover))
     tags.save(str(path), v2_version=3)
-

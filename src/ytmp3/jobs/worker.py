@@ -22,6 +22,8 @@ from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat, lease, wakeup
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import MAX_RUNS, JobContext, convert
+from ytmp3.jobs.fetch import Options
+from ytmp3.jobs.fetch_client import FetchServer
 from ytmp3.jobs.js_runtime import js_runtimes
 from ytmp3.jobs.wakeup import PromptWorker
 
@@ -41,10 +43,21 @@ async def cleanup(ctx: dict[str, Any]) -> int:
     )
 
 
+def fetch_options(settings: Settings) -> Options:
+    return Options(
+        source_url=settings.source_url,
+        cookies_file=str(settings.cookies_file) if settings.cookies_file else None,
+        proxy=settings.proxy,
+        js_runtimes=js_runtimes(),
+    )
+
+
 def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         worker_id = lease.new_worker_id()
+        fetcher = FetchServer(fetch_options(settings))
+        await fetcher.start()  # it warms up while the worker waits for a job
         ctx["ytmp3"] = JobContext(
             settings=settings,
             store=JobStore(redis, settings.result_ttl),
@@ -53,7 +66,7 @@ def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
                 follow_redirects=True, headers={"User-Agent": f"ytmp3/{__version__} (cover)"}
             ),
             worker_id=worker_id,
-            js_runtimes=js_runtimes(),
+            fetcher=fetcher,
         )
         ctx["ytmp3_lease"] = asyncio.create_task(lease.keep_lease(redis, worker_id, QUEUE))
         # counts for /readyz while this worker takes jobs, not while it drains on SIGTERM
@@ -71,6 +84,7 @@ def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
         jc: JobContext | None = ctx.pop("ytmp3", None)
         if jc is not None:
             await jc.http.aclose()
+            await jc.fetcher.close()
             with contextlib.suppress(RedisError, OSError):
                 await heartbeat.leave(redis, jc.worker_id)
                 await redis.delete(keys.worker_key(jc.worker_id))

@@ -1,0 +1,143 @@
+"""The worker's side of the fetch server: starts it, asks it for downloads, restarts it."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import socket
+import sys
+
+from ytmp3.jobs import fetch
+from ytmp3.jobs.lifetime import die_with_parent, kill_group
+
+log = logging.getLogger(__name__)
+
+LOST = -9  # the exit code told for a download whose server died: it died with it
+
+
+class FetchServerError(Exception):
+    """The fetch server ended before it could start a download."""
+
+
+class Download:
+    """A download process the fetch server started: a child of the server, not ours."""
+
+    def __init__(self, pid: int, ended: asyncio.Future[int]) -> None:
+        self.pid = pid
+        self._ended = ended
+
+    @property
+    def returncode(self) -> int | None:
+        return self._ended.result() if self._ended.done() else None
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._ended)
+
+    def kill(self) -> None:
+        kill_group(self.pid)
+
+
+def _kill_started(started: asyncio.Future[int]) -> None:
+    if not started.cancelled() and started.exception() is None:
+        kill_group(started.result())
+
+
+class FetchServer:
+    """One per worker; started on first use (or by `start`), again after it dies."""
+
+    def __init__(self, options: fetch.Options) -> None:
+        self._options = options
+        self._process: asyncio.subprocess.Process | None = None
+        self._sock: socket.socket | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
+        self._started: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._running: dict[int, asyncio.Future[int]] = {}
+
+    async def start(self) -> None:
+        """Start the server, so it warms up before the first job asks for it."""
+        async with self._starting:
+            if self._reader is not None and not self._reader.done():
+                return
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                self._process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "ytmp3.jobs.fetch_server",
+                    str(child.fileno()), self._options.to_json(),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                    pass_fds=(child.fileno(),),
+                    start_new_session=True, preexec_fn=die_with_parent,
+                )  # fmt: skip
+            except BaseException:
+                parent.close()
+                raise
+            finally:
+                child.close()
+            parent.setblocking(False)
+            self._sock = parent
+            self._reader = asyncio.create_task(self._read(parent))
+
+    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download:
+        """Start downloading `job` into `audio_fd`, telling events on `events_fd`."""
+        await self.start()
+        assert self._sock is not None
+        started = asyncio.get_running_loop().create_future()
+        self._started.append(started)
+        try:
+            socket.send_fds(self._sock, [job.to_json().encode()], [audio_fd, events_fd])
+        except OSError as exc:
+            self._started.remove(started)
+            raise FetchServerError(f"the fetch server is gone: {exc}") from exc
+        try:
+            pid = await asyncio.shield(started)
+        except asyncio.CancelledError:
+            # Asked for is started: kill it as soon as its pid is known.
+            started.add_done_callback(_kill_started)
+            raise
+        return Download(pid, self._running[pid])
+
+    async def close(self) -> None:
+        """Stop the server; the downloads it started die with it."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            await self._process.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._sock is not None:
+            self._sock.close()
+
+    async def _read(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while message := await loop.sock_recv(sock, 4096):
+                self._on_message(json.loads(message))
+        except (OSError, ValueError) as exc:
+            log.warning("fetch server: %s", exc)
+        finally:
+            sock.close()
+            if self._sock is sock:
+                self._sock = None
+            while self._started:
+                waiting = self._started.popleft()
+                if not waiting.done():
+                    waiting.set_exception(FetchServerError("the fetch server ended"))
+            for ended in self._running.values():
+                if not ended.done():
+                    ended.set_result(LOST)
+            self._running.clear()
+
+    def _on_message(self, message: dict[str, int]) -> None:
+        if "pid" in message:
+            pid = message["pid"]
+            self._running[pid] = asyncio.get_running_loop().create_future()
+            self._started.popleft().set_result(pid)
+        elif "exited" in message:
+            ended = self._running.pop(message["exited"], None)
+            if ended is not None:
+                ended.set_result(message["code"])

@@ -1,0 +1,123 @@
+"""The fetch server: yt-dlp imported and warmed up once, forked once per download.
+
+A fresh Python that imports yt-dlp and makes its first extraction spends over a second
+before the first byte of audio; a fork of a process that already has spends a few
+milliseconds, and shares its memory until it writes to it.
+
+`python -m ytmp3.jobs.fetch_server SOCKET_FD OPTIONS_JSON` serves its worker over a
+SOCK_SEQPACKET socket. A request is a fetch.Job as JSON with two file descriptors
+attached: the audio pipe (the download's stdout) and the events pipe. The answer is
+{"pid": N}, and when that process ends, {"exited": N, "code": C}. Each download
+process leads a process group of its own, so the worker can kill it and whatever it
+started; every process here dies with its parent, so all die with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from typing import NoReturn
+
+from ytmp3.jobs import fetch
+from ytmp3.jobs.lifetime import die_with_parent, kill_group
+
+MAX_REQUEST = 64 * 1024
+
+
+def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)  # SIGCHLD wakes the select below
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    children: set[int] = set()
+    # Keep the garbage collector off the warmed-up objects, so a fork's collections
+    # don't write to (and so copy) pages it shares with this process.
+    gc.freeze()
+    try:
+        while True:
+            ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
+            if wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 512):
+                        pass
+                _reap(sock, children)
+            if sock.fileno() not in ready:
+                continue
+            message, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 2)
+            if not message:
+                return  # the worker closed its end
+            if len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                os.close(wake_r)
+                os.close(wake_w)
+                _download(sock, prepared, fetch.Job.from_json(message.decode()), *fds)
+            children.add(pid)
+            for fd in fds:
+                os.close(fd)
+            sock.send(json.dumps({"pid": pid}).encode())
+    finally:
+        for pid in children:
+            kill_group(pid)
+
+
+def _reap(sock: socket.socket, children: set[int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        sock.send(json.dumps({"exited": pid, "code": code}).encode())
+
+
+def _download(
+    sock: socket.socket, prepared: fetch.Prepared, job: fetch.Job, data_fd: int, events_fd: int
+) -> NoReturn:
+    """In the forked process: become the download, then leave without any clean-up."""
+    code = 70  # EX_SOFTWARE, should anything below fail
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        server = os.getppid()
+        sock.close()
+        os.setsid()
+        die_with_parent()
+        if os.getppid() != server:
+            os._exit(code)  # the server died before the line above took effect
+        os.dup2(data_fd, 1)
+        os.close(data_fd)
+        with os.fdopen(events_fd, "w", buffering=1, encoding="utf-8") as stream:
+            prepared.events.attach(stream)
+            code = fetch.download(prepared, job)
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+    finally:
+        # Everything is written: skip the interpreter's teardown of yt-dlp's modules,
+        # and the server's own clean-up, which is not this process's to run.
+        os._exit(code)
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    prepared = fetch.prepare(fetch.Options.from_json(argv[2]))
+    with sock:
+        serve(sock, prepared)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
