@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis
-from fakeredis import FakeServer
-from fakeredis.aioredis import FakeAsyncRedisConnection
 from redis.asyncio import ConnectionPool
+
+if TYPE_CHECKING:
+    # imported when used: a worker on a real Redis is a few MB smaller without it
+    from fakeredis import FakeServer
 
 # Bounded, so a Redis that goes away turns into a quick 503, not a hang.
 CONNECT_TIMEOUT = 2.0
@@ -28,7 +30,11 @@ class Store:
 
     @classmethod
     def from_url(cls, redis_url: str | None) -> Store:
-        return cls(redis_url, FakeServer() if redis_url is None else None)
+        if redis_url is not None:
+            return cls(redis_url)
+        from fakeredis import FakeServer
+
+        return cls(None, FakeServer())
 
     @property
     def embedded(self) -> bool:
@@ -36,6 +42,8 @@ class Store:
 
     def connect(self, *, max_connections: int = 64) -> ArqRedis:
         if self.fake_server is not None:
+            from fakeredis.aioredis import FakeAsyncRedisConnection
+
             pool: ConnectionPool = ConnectionPool(
                 connection_class=FakeAsyncRedisConnection,
                 server=self.fake_server,
