@@ -4,6 +4,7 @@ argument for it)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -93,7 +94,7 @@ def text_line(created: float, level: str, logger: str, message: str, fields: dic
     message = message.replace("\r", "\\r").replace("\n", "\\n")
     line = f"{_utc(created)} {level} {logger}: {message}"
     if fields:
-        line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
+        line += " [" + " ".join([f"{k}={v}" for k, v in fields.items()]) + "]"
     return line
 
 
@@ -116,7 +117,13 @@ class TextFormatter(logging.Formatter):
 
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """ytmp3's one handler: each event one line on the stream, in text or JSON."""
+    """ytmp3's one handler: each event one line on the stream, in text or JSON.
+
+    Lines written from values (`write`) within one turn of the event loop go out in one
+    write at the end of that turn: a system call per line was the dearest part of the
+    access line. Anything logged the usual way first sends what waits, so lines keep
+    their order; so do `flush()` and logging's shutdown.
+    """
 
     def __init__(self, stream: TextIO, *, json_format: bool) -> None:
         super().__init__(stream)
@@ -124,6 +131,7 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.addFilter(self.context)
         self.setFormatter(JsonFormatter() if json_format else TextFormatter())
         self.line = json_line if json_format else text_line
+        self._pending: list[str] = []
 
     def plain(self) -> bool:
         """Configured as `configure` left it: what it writes is `self.line` of the values."""
@@ -133,8 +141,30 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Write an event that has no LogRecord: the line the formatter would make of one."""
         line = self.line(time.time(), logging.getLevelName(level), logger, message, fields)
         with self.lock:  # type: ignore[union-attr]
-            self.stream.write(line + self.terminator)
-            self.stream.flush()
+            if not self._pending:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:  # no event loop here: at once
+                    self.stream.write(line + self.terminator)
+                    self.stream.flush()
+                    return
+            self._pending.append(line + self.terminator)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                lines = "".join(self._pending)
+                self._pending.clear()
+                try:
+                    self.stream.write(lines)
+                except Exception:
+                    self.handleError(logging.makeLogRecord({"msg": lines}))
+            super().flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:
+            self.flush()
+        super().emit(record)
 
 
 def _sole_handler(logger: logging.Logger, level: int) -> LineHandler | None:

@@ -50,19 +50,6 @@ CONVERSION_SECONDS = Histogram(
     buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800),
 )
 CONVERSIONS_RUNNING = Gauge("ytmp3_conversions_running", "Conversions this worker runs now")
-HTTP_REQUESTS = Counter(
-    "ytmp3_http_requests", "HTTP requests answered", ["method", "route", "status"]
-)
-HTTP_SECONDS = Histogram(
-    "ytmp3_http_request_duration_seconds",
-    "Time to answer an HTTP request, to its last byte (event streams included)",
-    ["method", "route"],
-)
-HTTP_RESPONSE_BYTES = Counter(
-    "ytmp3_http_response_bytes",
-    "Response body bytes sent, by route (the MP3s: /download-music/{job_id})",
-    ["route"],
-)
 
 
 def conversion_ended(state: JobState, seconds: float) -> str:

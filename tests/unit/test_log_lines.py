@@ -4,6 +4,7 @@ record would, in both formats, and give way to a real record whenever anything e
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -120,3 +121,29 @@ def test_a_level_below_the_loggers_writes_nothing(
     buffer = configured("text")
     logs.event(logging.getLogger("ytmp3.access"), logging.DEBUG, "quiet", {})
     assert buffer.getvalue() == ""
+
+
+async def test_lines_of_one_loop_turn_go_out_together_and_in_order(
+    configured: Callable[[str], io.StringIO],
+) -> None:
+    buffer = configured("text")
+    log = logging.getLogger("ytmp3.access")
+    logs.event(log, logging.INFO, "first", {})
+    logs.event(log, logging.INFO, "second", {})
+    assert buffer.getvalue() == ""  # waiting for the end of this turn of the loop
+    log.info("third")  # the usual way: what waits goes out first
+    logs.event(log, logging.INFO, "fourth", {})
+    await asyncio.sleep(0)
+    assert [line.split(": ", 1)[1] for line in buffer.getvalue().splitlines()] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
+
+
+async def test_flush_sends_what_waits(configured: Callable[[str], io.StringIO]) -> None:
+    buffer = configured("json")
+    logs.event(logging.getLogger("ytmp3.access"), logging.INFO, "waiting", {"n": 1})
+    logging.getLogger().handlers[0].flush()  # as logging.shutdown() does at exit
+    assert json.loads(buffer.getvalue())["n"] == 1

@@ -7,12 +7,11 @@ import itertools
 import logging
 import os
 import re
-from typing import NamedTuple
 
-from prometheus_client.metrics import Counter, Histogram
 from starlette.types import Scope
 
-from ytmp3 import logs, metrics
+from ytmp3 import logs
+from ytmp3.api.http_metrics import HTTP
 
 log = logging.getLogger("ytmp3.access")
 
@@ -53,37 +52,10 @@ def route_label(scope: Scope) -> str:
     return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
 
-class _Series(NamedTuple):
-    requests: Counter
-    seconds: Histogram
-    sent: Counter
-
-
-# labels() validates and locks on every call; the series of one (method, route, status)
-# are looked up once. Bounded as the metrics are: by routes, methods the server parses,
-# and statuses.
-_series: dict[tuple[str, str, int], _Series] = {}
-
-
-def _series_of(method: str, route: str, status: int) -> _Series:
-    key = (method, route, status)
-    series = _series.get(key)
-    if series is None:
-        series = _series[key] = _Series(
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)),
-            metrics.HTTP_SECONDS.labels(method, route),
-            metrics.HTTP_RESPONSE_BYTES.labels(route),
-        )
-    return series
-
-
 def record(scope: Scope, status: int, seconds: float, sent: int) -> None:
     """Count the answer and write its access line."""
     method, route = scope["method"], route_label(scope)
-    series = _series_of(method, route, status)
-    series.requests.inc()
-    series.seconds.observe(seconds)
-    series.sent.inc(sent)
+    HTTP.observe(method, route, status, seconds, sent)
     level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
     if not log.isEnabledFor(level):
         return
