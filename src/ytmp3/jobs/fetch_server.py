@@ -62,6 +62,10 @@ def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
                 os.close(wake_r)
                 os.close(wake_w)
                 _download(sock, prepared, fetch.Job.from_json(message.decode()), *fds)
+            # Both sides set the group, so it is set before the worker hears the pid
+            # (and may kill the group), whichever of the two runs first.
+            with contextlib.suppress(OSError):
+                os.setpgid(pid, pid)
             children.add(pid)
             for fd in fds:
                 os.close(fd)
@@ -94,7 +98,7 @@ def _download(
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         server = os.getppid()
         sock.close()
-        os.setsid()
+        os.setpgid(0, 0)
         die_with_parent()
         if os.getppid() != server:
             os._exit(code)  # the server died before the line above took effect
