@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,3 +157,28 @@ async def test_closing_the_server_leaves_no_process(server: FetchServer, stand_i
     await wait_for(lambda: not alive(download.pid), timeout=10)
     assert await asyncio.wait_for(download.wait(), 10) == LOST
     await asyncio.wait_for(audio, 10)
+
+
+def cookies_file(path: Path, value: str) -> Path:
+    expires = int(time.time()) + 3600
+    path.write_text(
+        f"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t{expires}\tCONSENT\t{value}\n"
+    )
+    return path
+
+
+async def test_the_cookies_file_is_read_for_each_download(
+    stand_in: StandIn, tmp_path: Path
+) -> None:
+    cookies = cookies_file(tmp_path / "cookies.txt", "first")
+    server = FetchServer(Options(source_url=stand_in.source_url, cookies_file=str(cookies)))
+    try:
+        assert (await fetch(server, job(stand_in))).code == 0
+        assert any("CONSENT=first" in c for c in stand_in.cookies), stand_in.cookies
+        stand_in.cookies.clear()
+
+        cookies_file(cookies, "second")  # replaced while the server runs
+        assert (await fetch(server, job(stand_in))).code == 0
+        assert stand_in.cookies and all("CONSENT=second" in c for c in stand_in.cookies)
+    finally:
+        await server.close()

@@ -174,6 +174,10 @@ def download(prepared: Prepared, job: Job) -> int:
     events = prepared.events
     try:
         ydl = prepared.ydl
+        if ydl.params.get("cookiefile"):
+            # read for each job, as the file may have been replaced since the server started
+            ydl.cookiejar.clear()
+            ydl.cookiejar.load()
         info = ydl.extract_info(job.url, download=False, ie_key=prepared.extractor)
         if info is None:
             events.emit("error", kind="download", message="no media found")
