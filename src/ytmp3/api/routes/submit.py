@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from ytmp3 import logs
 from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
+from ytmp3.api.lean_route import LeanRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
@@ -118,10 +119,11 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
 
 
 def router(settings: Settings) -> APIRouter:
-    """POST /submit. The rate limit's dependency is there only when a limit is set: off, it
-    costs a request nothing. (As a dependency it runs before the body is validated, so
-    every submission counts, a malformed one too.)"""
-    routes = APIRouter(tags=["conversions"])
+    """POST /submit, on the lean route (ytmp3.api.lean_route: one body model, FastAPI's
+    answers). The rate limit's dependency is there only when a limit is set: off, it costs
+    a request nothing. (As a dependency it runs before the body is validated, so every
+    submission counts, a malformed one too.)"""
+    routes = APIRouter(tags=["conversions"], route_class=LeanRoute)
     routes.add_api_route(
         "/submit",
         submit,
