@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def generate(port: int, body: bytes, *, seconds: float, connections: int, work: 
         script = work / "submit.lua"
         script.write_text(WRK_SCRIPT % {"body": body_file})
         argv = [
-            wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+            wrk, "-t1", f"-c{connections}", f"-d{math.ceil(seconds)}s", "--timeout", "10s",
             "-s", str(script), f"http://127.0.0.1:{port}/submit",
         ]  # fmt: skip
     else:

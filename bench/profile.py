@@ -5,6 +5,7 @@ bench/profiles/.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -584,12 +585,10 @@ def stalls(bench: Bench, video: str, seconds: float = 12.0) -> list[str]:
     lines = []
     for name, port in (("ytmp3", bench.service().port), ("bare", bench.bare())):
         body = submit_body(video)
-        load = threading.Thread(
-            target=generate,
-            args=(port, body),
-            kwargs={"seconds": seconds + 1, "connections": 31, "work": bench.run_dir},
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        load = pool.submit(
+            generate, port, body, seconds=seconds + 1, connections=31, work=bench.run_dir
         )
-        load.start()
         time.sleep(0.5)
         client = Client(port)
         slow: list[tuple[float, float]] = []
@@ -605,7 +604,8 @@ def stalls(bench: Bench, video: str, seconds: float = 12.0) -> list[str]:
                     slow.append((time.monotonic() - began, took))
         finally:
             client.close()
-            load.join()
+            pool.shutdown()
+        load.result()  # without the load beside it, this client's figures mean nothing
         listed = ", ".join(f"at {at:.1f} s: {took * 1000:.0f} ms" for at, took in slow[:12])
         lines.append(
             f"- {name}: {len(slow)} of {count} answers over 50 ms"
