@@ -82,3 +82,15 @@ async def test_odd_content_types_get_a_4xx(
             response = await client.post("/submit", content=content, headers=headers)
             assert 400 <= response.status_code < 500, (headers, content, response.text)
             assert response.json()["message_code"] in {"VALIDATION_ERROR", "INVALID_URL"}
+
+
+async def test_a_huge_path_makes_a_short_access_line(
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = "/download-music/" + "a" * 20_000
+    caplog.set_level("INFO", logger="ytmp3.access")
+    async with app_client(make_settings()) as client:
+        assert (await client.get(path)).status_code == 404
+    [line] = [r.getMessage() for r in caplog.records if r.name == "ytmp3.access"]
+    assert len(line) < 400, len(line)
+    assert line.startswith("GET /download-music/aaa") and "(20016 chars)" in line

@@ -20,6 +20,8 @@ HEADER = "X-Request-ID"
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 # An id from a proxy in front is kept, so one request reads the same in both logs.
 _GOOD_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
+# A path is the client's to choose: a line shows this much of it, and its length.
+MAX_LOGGED_PATH = 256
 _PREFIX = os.urandom(4).hex()
 _count = itertools.count(int.from_bytes(os.urandom(4)))
 
@@ -52,6 +54,12 @@ def route_label(scope: Scope) -> str:
     return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
 
+def shown_path(path: str) -> str:
+    if len(path) <= MAX_LOGGED_PATH:
+        return path
+    return f"{path[:MAX_LOGGED_PATH]}…({len(path)} chars)"
+
+
 def record(scope: Scope, status: int, seconds: float, sent: int) -> None:
     """Count the answer and write its access line."""
     method, route = scope["method"], route_label(scope)
@@ -64,7 +72,7 @@ def record(scope: Scope, status: int, seconds: float, sent: int) -> None:
     logs.event(
         log,
         level,
-        f"{method} {scope['path']} {status} {ms:.1f} ms",
+        f"{method} {shown_path(scope['path'])} {status} {ms:.1f} ms",
         {
             "status": status,
             "duration_ms": round(ms, 1),
