@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,17 +83,17 @@ def sse(data: str, event: str | None = None) -> bytes:
 async def events(job_id: str, jobs: JobsDep, settings: SettingsDep) -> StreamingResponse:
     if not JOB_ID_RE.match(job_id):
         raise not_found()
-    # Subscribe before the first read, so no change between the two is lost.
-    watch = jobs.watch(job_id)
-    pubsub = await watch.__aenter__()
+    # Subscribe before the first read, so no change between the two is lost. The
+    # subscription outlives this function (the stream below closes it), so no `async with`.
+    subscription = contextlib.AsyncExitStack()
+    pubsub = await subscription.enter_async_context(jobs.watch(job_id))
     try:
         first = await jobs.get(job_id)
+        if first is None:
+            raise not_found()
     except BaseException:
-        await watch.__aexit__(None, None, None)
+        await subscription.aclose()
         raise
-    if first is None:
-        await watch.__aexit__(None, None, None)
-        raise not_found()
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -116,7 +117,7 @@ async def events(job_id: str, jobs: JobsDep, settings: SettingsDep) -> Streaming
                     continue
                 state = JobState.model_validate_json(message["data"])
         finally:
-            await asyncio.shield(watch.__aexit__(None, None, None))
+            await asyncio.shield(subscription.aclose())
 
     return StreamingResponse(
         stream(),
