@@ -182,3 +182,23 @@ async def test_the_cookies_file_is_read_for_each_download(
         assert stand_in.cookies and all("CONSENT=second" in c for c in stand_in.cookies)
     finally:
         await server.close()
+
+
+async def test_a_download_asked_for_then_abandoned_is_killed(
+    server: FetchServer, stand_in: StandIn
+) -> None:
+    stand_in.sources[VIDEO_ID] = Source(make_audio(5), stall_after=16 * 1024)
+    audio_r, audio_w = os.pipe()
+    events_r, events_w = os.pipe()
+    await server.start()  # it warms up for a second: the answer (the pid) comes after that
+    asked = asyncio.create_task(server.spawn(job(stand_in), audio_w, events_w))
+    await asyncio.sleep(0)  # the request is sent
+    asked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asked
+    os.close(audio_w)
+    os.close(events_w)
+    # Once started, it is killed: its pipes close without a finished download.
+    events = await asyncio.wait_for(asyncio.to_thread(_read_all, events_r), 30)
+    await asyncio.wait_for(asyncio.to_thread(_read_all, audio_r), 10)
+    assert b'"finished"' not in events
