@@ -20,6 +20,7 @@ from tests.ops.processes import conversions, env_for, stop, worker_check
 from tests.stand_in import Source, StandIn, Thumb
 from ytmp3 import media
 from ytmp3.config import Settings
+from ytmp3.jobs.convert import MAX_RUNS
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow
@@ -129,6 +130,39 @@ async def test_job_cut_at_the_grace_goes_back_to_the_queue(
         for log in ("a.log", "b.log")
     }
     assert ends == {"a.log": [(job_id, "requeued")], "b.log": [(job_id, "done")]}
+
+
+async def test_rolling_restarts_do_not_use_up_a_jobs_runs(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    # More stops in a row than a job has runs: each is a restart, not the job's fault.
+    stand_in.sources[VIDEO_ID] = Source(make_audio(10), stall_after=32 * 1024)
+    settings = make_settings(redis_url=redis_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            ytmp3_process("api", env_for(settings, port=port), tmp_path / "api.log")
+        )
+        await wait_http(base)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            job_id = await submit(client, VIDEO_ID)
+            for restart in range(MAX_RUNS + 1):
+                log = tmp_path / f"worker-{restart}.log"
+                with ytmp3_process("worker", env_for(settings, stop_grace="1"), log) as worker:
+                    await wait_for(lambda: processes_mentioning(job_id), timeout=15)
+                    stop(worker)
+                assert await status(client, job_id) == "queued"
+
+            stand_in.sources[VIDEO_ID].stall_after = None
+            stand_in.release_stalls.set()
+            last = stack.enter_context(
+                ytmp3_process("worker", env_for(settings), tmp_path / "last.log")
+            )
+            final = await wait_finished(client, job_id)
+            stop(last)
+    assert final["status"] == "done", final
+    assert_mp3(media.mp3_path(settings.media_dir, job_id), seconds=10, bitrate=192)
 
 
 async def test_api_finishes_requests_in_flight_and_takes_no_new_ones(

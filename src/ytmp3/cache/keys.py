@@ -38,6 +38,11 @@ def job_owner_key(job_id: str) -> str:
     return f"{PREFIX}:owner:{job_id}"
 
 
+def job_stops_key(job_id: str) -> str:
+    """How many times a stopping worker handed the job back (those runs don't count)."""
+    return f"{PREFIX}:stops:{job_id}"
+
+
 def rate_key(client: str, window: int) -> str:
     return f"{PREFIX}:rate:{client}:{window}"
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ytmp3 import media, metrics
+from ytmp3.cache import keys
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs import lease, pipeline
@@ -33,6 +34,10 @@ RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0)
 COVER_TIMEOUT = 5.0
 # Runs of one job (a run ends early when its worker dies); the next one records failure.
 MAX_RUNS = 3
+# Runs a stopping worker handed back (a rolling restart) are not held against the job,
+# up to this many: ARQ's own limit on tries must stay above all of them.
+MAX_STOPS = 20
+ARQ_MAX_TRIES = MAX_RUNS + MAX_STOPS + 1
 
 
 @dataclass
@@ -53,7 +58,8 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
     if state is None or state.status.finished:
         return "gone" if state is None else state.status.value
     tracker = StatusTracker(jc.store, state)
-    run = int(ctx.get("job_try", 1))
+    stops = int(await jc.redis.get(keys.job_stops_key(job_id)) or 0)
+    run = int(ctx.get("job_try", 1)) - min(stops, MAX_STOPS)
     if run > MAX_RUNS:
         log.error("job %s: its worker died %d times; giving up", job_id, MAX_RUNS)
         await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
@@ -69,7 +75,7 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
         # The worker is stopping: ARQ puts the job back in the queue for another one.
         if not tracker.state.status.finished:
             with contextlib.suppress(Exception):
-                await asyncio.shield(tracker.move(Status.QUEUED))
+                await asyncio.shield(_handed_back(jc, tracker))
         raise
     finally:
         metrics.CONVERSIONS_RUNNING.dec()
@@ -119,6 +125,15 @@ async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
         cover.cancel()
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
+
+
+async def _handed_back(jc: JobContext, tracker: StatusTracker) -> None:
+    stops = keys.job_stops_key(tracker.state.id)
+    async with jc.redis.pipeline(transaction=True) as pipe:
+        pipe.incr(stops)
+        pipe.expire(stops, jc.settings.result_ttl)
+        await pipe.execute()
+    await tracker.move(Status.QUEUED)
 
 
 def _error(exc: ConversionError) -> JobError:

@@ -21,7 +21,7 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat, lease, wakeup
 from ytmp3.jobs.cleanup import sweep_media
-from ytmp3.jobs.convert import MAX_RUNS, JobContext, convert
+from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
 from ytmp3.jobs.fetch import Options
 from ytmp3.jobs.fetch_client import FetchServer
 from ytmp3.jobs.js_runtime import js_runtimes
@@ -93,8 +93,8 @@ def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
         await wakeup.announce(redis)  # a slot is free: a waiting job need not wait for a poll
 
     worker = PromptWorker(
-        # one run more than MAX_RUNS, so the job itself can record that it gave up
-        functions=[func(convert, name="convert", max_tries=MAX_RUNS + 1)],
+        # more tries than the job allows itself, so it can always record that it gave up
+        functions=[func(convert, name="convert", max_tries=ARQ_MAX_TRIES)],
         cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
         queue_name=QUEUE,
         redis_pool=redis,
