@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
+import logging
 import os
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import pytest
 import redis
 
 from tests import stand_in as stand_in_mod
+from ytmp3 import logs
 from ytmp3.api.app import create_app
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
@@ -197,3 +200,22 @@ async def wait_finished(
 
 def submit_body(video_id: str = VIDEO_ID, bitrate: int = 192) -> dict[str, Any]:
     return {"video_url": f"https://www.youtube.com/watch?v={video_id}&t=42s", "bitrate": bitrate}
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[Callable[[str], io.StringIO]]:
+    """logs.configure() onto a buffer, in the format asked; the root logger put back after."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+
+    def configure(fmt: str) -> io.StringIO:
+        buffer = io.StringIO()
+        logs.configure(Settings(_env_file=None, log_format=fmt), stream=buffer)
+        return buffer
+
+    yield configure
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])

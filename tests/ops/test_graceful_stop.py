@@ -97,49 +97,8 @@ async def test_job_cut_at_the_grace_goes_back_to_the_queue(
     settings = make_settings(redis_url=redis_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            ytmp3_process("api", env_for(settings, port=port), tmp_path / "api.log")
-        )
-        first = stack.enter_context(
-            ytmp3_process("worker", env_for(settings, stop_grace="1"), tmp_path / "a.log")
-        )
-        await wait_http(base, "/readyz")
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            job_id = await submit(client, VIDEO_ID)
-            await wait_for(lambda: processes_mentioning(job_id), timeout=15)  # ffmpeg is on it
-
-            took = stop(first)
-            assert first.returncode == 0
-            assert took < 10, took  # the grace (1 s), then the cut: not the whole job
-            assert processes_mentioning(job_id) == []  # its yt-dlp and ffmpeg went with it
-            assert await status(client, job_id) == "queued"  # back in line, and it says so
-
-            stand_in.sources[VIDEO_ID].stall_after = None  # the next try can finish
-            stand_in.release_stalls.set()
-            second = stack.enter_context(
-                ytmp3_process("worker", env_for(settings), tmp_path / "b.log")
-            )
-            final = await wait_finished(client, job_id)
-            stop(second)
-    assert final["status"] == "done", final
-    assert_mp3(media.mp3_path(settings.media_dir, job_id), seconds=10, bitrate=192)
-    assert not any(p.name.endswith(media.PART_SUFFIX) for p in settings.media_dir.iterdir())
-    ends = {
-        log: [(e["job_id"], e["result"]) for e in conversions(tmp_path / log, "conversion.end")]
-        for log in ("a.log", "b.log")
-    }
-    assert ends == {"a.log": [(job_id, "requeued")], "b.log": [(job_id, "done")]}
-
-
-async def test_rolling_restarts_do_not_use_up_a_jobs_runs(
-    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
-) -> None:
-    # More stops in a row than a job has runs: each is a restart, not the job's fault.
-    stand_in.sources[VIDEO_ID] = Source(make_audio(10), stall_after=32 * 1024)
-    settings = make_settings(redis_url=redis_url)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    # More cuts in a row than a job has runs: a rolling restart is not the job's fault.
+    cut_logs = [f"cut-{n}.log" for n in range(MAX_RUNS + 1)]
     with contextlib.ExitStack() as stack:
         stack.enter_context(
             ytmp3_process("api", env_for(settings, port=port), tmp_path / "api.log")
@@ -147,14 +106,17 @@ async def test_rolling_restarts_do_not_use_up_a_jobs_runs(
         await wait_http(base)
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             job_id = await submit(client, VIDEO_ID)
-            for restart in range(MAX_RUNS + 1):
-                log = tmp_path / f"worker-{restart}.log"
-                with ytmp3_process("worker", env_for(settings, stop_grace="1"), log) as worker:
-                    await wait_for(lambda: processes_mentioning(job_id), timeout=15)
-                    stop(worker)
-                assert await status(client, job_id) == "queued"
+            for log in cut_logs:
+                env = env_for(settings, stop_grace="1")
+                with ytmp3_process("worker", env, tmp_path / log) as worker:
+                    await wait_for(lambda: processes_mentioning(job_id), timeout=15)  # on it
+                    took = stop(worker)
+                assert worker.returncode == 0
+                assert took < 10, took  # the grace (1 s), then the cut: not the whole job
+                assert processes_mentioning(job_id) == []  # its yt-dlp and ffmpeg went too
+                assert await status(client, job_id) == "queued"  # back in line, and says so
 
-            stand_in.sources[VIDEO_ID].stall_after = None
+            stand_in.sources[VIDEO_ID].stall_after = None  # the next try can finish
             stand_in.release_stalls.set()
             last = stack.enter_context(
                 ytmp3_process("worker", env_for(settings), tmp_path / "last.log")
@@ -163,6 +125,15 @@ async def test_rolling_restarts_do_not_use_up_a_jobs_runs(
             stop(last)
     assert final["status"] == "done", final
     assert_mp3(media.mp3_path(settings.media_dir, job_id), seconds=10, bitrate=192)
+    assert not any(p.name.endswith(media.PART_SUFFIX) for p in settings.media_dir.iterdir())
+    ends = {
+        log: [(e["job_id"], e["result"]) for e in conversions(tmp_path / log, "conversion.end")]
+        for log in (*cut_logs, "last.log")
+    }
+    assert ends == {
+        **{log: [(job_id, "requeued")] for log in cut_logs},
+        "last.log": [(job_id, "done")],
+    }
 
 
 async def test_api_finishes_requests_in_flight_and_takes_no_new_ones(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from tests.conftest import app_client, submit_body
 from tests.stand_in import StandIn
@@ -18,34 +16,15 @@ from ytmp3.config import Settings
 SettingsFactory = Callable[..., Settings]
 
 
-@pytest.fixture
-def captured(make_settings: SettingsFactory) -> Iterator[Callable[[str], io.StringIO]]:
-    """logs.configure() onto a buffer; the root logger is put back afterwards."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-
-    def configure(fmt: str) -> io.StringIO:
-        buffer = io.StringIO()
-        logs.configure(make_settings(log_format=fmt), stream=buffer)
-        return buffer
-
-    yield configure
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved[0]:
-        root.addHandler(handler)
-    root.setLevel(saved[1])
-
-
 def json_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
     text = buffer.getvalue()
     return [json.loads(line) for line in text.splitlines()]
 
 
 def test_json_is_one_object_per_line_with_the_context(
-    captured: Callable[[str], io.StringIO],
+    captured_logs: Callable[[str], io.StringIO],
 ) -> None:
-    buffer = captured("json")
+    buffer = captured_logs("json")
     log = logging.getLogger("ytmp3.test")
     request = logs.request_id.set("req-1")
     job = logs.job_id.set("dQw4w9WgXcQ-192-abc")
@@ -70,8 +49,8 @@ def test_json_is_one_object_per_line_with_the_context(
     assert "request_id" not in outside and "job_id" not in outside
 
 
-def test_text_keeps_an_event_on_its_line(captured: Callable[[str], io.StringIO]) -> None:
-    buffer = captured("text")
+def test_text_keeps_an_event_on_its_line(captured_logs: Callable[[str], io.StringIO]) -> None:
+    buffer = captured_logs("text")
     token = logs.request_id.set("req-2")
     try:
         logging.getLogger("ytmp3.test").info("a\nforged line", extra={"event": "e"})
@@ -83,9 +62,9 @@ def test_text_keeps_an_event_on_its_line(captured: Callable[[str], io.StringIO])
 
 
 def test_other_libraries_log_through_the_same_handler(
-    captured: Callable[[str], io.StringIO],
+    captured_logs: Callable[[str], io.StringIO],
 ) -> None:
-    buffer = captured("json")
+    buffer = captured_logs("json")
     logging.getLogger("uvicorn.error").info("Started server process")
     logging.getLogger("arq.worker").info("Starting worker")
     assert [e["logger"] for e in json_lines(buffer)] == ["uvicorn.error", "arq.worker"]
@@ -103,10 +82,10 @@ async def test_arq_job_start_binds_the_job_id() -> None:
 
 
 async def test_each_request_line_carries_its_id(
-    captured: Callable[[str], io.StringIO], make_settings: SettingsFactory, stand_in: StandIn
+    captured_logs: Callable[[str], io.StringIO], make_settings: SettingsFactory, stand_in: StandIn
 ) -> None:
     async with app_client(make_settings()) as client:
-        buffer = captured("json")
+        buffer = captured_logs("json")
         given = await client.post(
             "/submit", json=submit_body(), headers={"X-Request-ID": "from-proxy-1"}
         )

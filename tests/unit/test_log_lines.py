@@ -9,41 +9,22 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from ytmp3 import logs
-from ytmp3.config import Settings
 
 FIELDS = {"status": 200, "duration_ms": 0.4, "bytes": 350, "peer": None, "odd": "a b=c"}
 MESSAGE = "POST /submit\n200 0.4 ms"  # a path may carry a newline (%0A): it stays one line
 _TIME = re.compile(r"^\S+ |\"time\": \"[^\"]+\", ")
 
 
-@pytest.fixture
-def configured() -> Iterator[Callable[[str], io.StringIO]]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-
-    def configure(fmt: str) -> io.StringIO:
-        buffer = io.StringIO()
-        logs.configure(Settings(_env_file=None, log_format=fmt), stream=buffer)
-        return buffer
-
-    yield configure
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in saved[0]:
-        root.addHandler(handler)
-    root.setLevel(saved[1])
-
-
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_an_event_reads_as_its_record_would(
-    configured: Callable[[str], io.StringIO], fmt: str
+    captured_logs: Callable[[str], io.StringIO], fmt: str
 ) -> None:
-    buffer = configured(fmt)
+    buffer = captured_logs(fmt)
     log = logging.getLogger("ytmp3.access")
     request, job = logs.request_id.set("req-9"), logs.job_id.set("job-9")
     try:
@@ -82,9 +63,9 @@ class Collect(logging.Handler):
 
 
 def test_anything_else_listening_gets_a_real_record(
-    configured: Callable[[str], io.StringIO],
+    captured_logs: Callable[[str], io.StringIO],
 ) -> None:
-    buffer = configured("text")
+    buffer = captured_logs("text")
     log = logging.getLogger("ytmp3.access")
     other = Collect()  # a test's capture, a second handler someone adds
     logging.getLogger("ytmp3").addHandler(other)
@@ -98,8 +79,8 @@ def test_anything_else_listening_gets_a_real_record(
     assert buffer.getvalue().count("\n") == 1  # and ytmp3's handler wrote its line once
 
 
-def test_a_filter_on_the_way_sees_the_event(configured: Callable[[str], io.StringIO]) -> None:
-    buffer = configured("text")
+def test_a_filter_on_the_way_sees_the_event(captured_logs: Callable[[str], io.StringIO]) -> None:
+    buffer = captured_logs("text")
     log = logging.getLogger("ytmp3.access")
     seen: list[logging.LogRecord] = []
 
@@ -116,17 +97,17 @@ def test_a_filter_on_the_way_sees_the_event(configured: Callable[[str], io.Strin
 
 
 def test_a_level_below_the_loggers_writes_nothing(
-    configured: Callable[[str], io.StringIO],
+    captured_logs: Callable[[str], io.StringIO],
 ) -> None:
-    buffer = configured("text")
+    buffer = captured_logs("text")
     logs.event(logging.getLogger("ytmp3.access"), logging.DEBUG, "quiet", {})
     assert buffer.getvalue() == ""
 
 
 async def test_lines_of_one_loop_turn_go_out_together_and_in_order(
-    configured: Callable[[str], io.StringIO],
+    captured_logs: Callable[[str], io.StringIO],
 ) -> None:
-    buffer = configured("text")
+    buffer = captured_logs("text")
     log = logging.getLogger("ytmp3.access")
     logs.event(log, logging.INFO, "first", {})
     logs.event(log, logging.INFO, "second", {})
@@ -142,8 +123,8 @@ async def test_lines_of_one_loop_turn_go_out_together_and_in_order(
     ]
 
 
-async def test_flush_sends_what_waits(configured: Callable[[str], io.StringIO]) -> None:
-    buffer = configured("json")
+async def test_flush_sends_what_waits(captured_logs: Callable[[str], io.StringIO]) -> None:
+    buffer = captured_logs("json")
     logs.event(logging.getLogger("ytmp3.access"), logging.INFO, "waiting", {"n": 1})
     logging.getLogger().handlers[0].flush()  # as logging.shutdown() does at exit
     assert json.loads(buffer.getvalue())["n"] == 1
