@@ -77,7 +77,7 @@ async def test_a_repeated_answer_follows_its_jobs_status(
 async def test_a_malformed_submission_counts_against_the_limit(
     make_settings: SettingsFactory, stand_in: StandIn
 ) -> None:
-    async with app_client(make_settings(rate_limit="2/minute")) as client:
+    async with app_client(make_settings(rate_limit="2/hour")) as client:
         codes = [
             (await client.post("/submit", json={"video_url": 42})).status_code,
             (await client.post("/submit", json=submit_body())).status_code,

@@ -226,7 +226,7 @@ def test_failed_conversion_is_tried_again_from_its_card(
 def test_rate_limit_is_explained_then_retry_works_once_the_window_passes(
     start_server: StartServer, open_tab: OpenTab, stand_in: StandIn
 ) -> None:
-    server = start_server(rate_limit="2/minute")
+    server = start_server(rate_limit="2/hour")
     tab = open_tab(server)
     submit(tab, VIDEO_ID)
     submit(tab, VIDEO_ID)  # the same again: already in the list, said so, no second card
@@ -240,7 +240,7 @@ def test_rate_limit_is_explained_then_retry_works_once_the_window_passes(
     expect(tab.cards).to_have_count(1)
     tab.shot("error-rate-limited")
 
-    assert server.reset_rate_limit() >= 1  # what the next minute would do
+    assert server.reset_rate_limit() >= 1  # what the next window would do
     with tab.page.expect_response("**/submit") as answer:
         tab.convert.click()  # the link is still there: no typing it again
     assert answer.value.status == 201

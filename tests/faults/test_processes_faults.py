@@ -103,7 +103,7 @@ async def test_burst_across_api_processes_makes_one_job(
 async def test_rate_limit_is_shared_by_api_processes(
     make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(redis_url=redis_url, rate_limit="4/minute")
+    settings = make_settings(redis_url=redis_url, rate_limit="4/hour")
     ports = [free_port(), free_port()]
     with (
         ytmp3_process("api", settings_env(settings, ports[0]), tmp_path / "a.log"),

@@ -86,7 +86,7 @@ async def test_submissions_and_probe_cache(
 
 
 async def test_rate_limited_submissions(make_settings: SettingsFactory, stand_in: StandIn) -> None:
-    async with app_client(make_settings(rate_limit="1/minute")) as client:
+    async with app_client(make_settings(rate_limit="1/hour")) as client:
         before = await scrape(client)
         first = await client.post("/submit", json=submit_body())
         second = await client.post("/submit", json=submit_body(OTHER))
