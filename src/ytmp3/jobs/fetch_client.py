@@ -101,14 +101,15 @@ class FetchServer:
 
     async def close(self) -> None:
         """Stop the server; the downloads it started die with it."""
-        if self._process is not None and self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
-            await self._process.wait()
+        # The reader first: it would take the server's end for a failure and say so.
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+            await self._process.wait()
         if self._sock is not None:
             self._sock.close()
 
