@@ -128,8 +128,12 @@ async def test_a_download_leads_its_own_group_under_the_server(
         os.close(events_r)
 
 
+def fetch_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ytmp3.jobs.fetch_client"]
+
+
 async def test_the_server_dying_ends_its_downloads_and_it_comes_back(
-    server: FetchServer, stand_in: StandIn
+    server: FetchServer, stand_in: StandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     stand_in.sources[VIDEO_ID] = Source(make_audio(5), stall_after=16 * 1024)
     download, audio, events_r = await start(server, job(stand_in))
@@ -137,6 +141,7 @@ async def test_the_server_dying_ends_its_downloads_and_it_comes_back(
     os.kill(server_pid(server), signal.SIGKILL)
 
     assert await asyncio.wait_for(download.wait(), 10) == LOST
+    assert any("the next download starts another" in m for m in fetch_warnings(caplog))
     await wait_for(lambda: not alive(download.pid), timeout=10)
     await asyncio.wait_for(audio, 10)
 
@@ -145,7 +150,9 @@ async def test_the_server_dying_ends_its_downloads_and_it_comes_back(
     assert again.code == 0 and again.audio == make_audio(1)
 
 
-async def test_closing_the_server_leaves_no_process(server: FetchServer, stand_in: StandIn) -> None:
+async def test_closing_the_server_leaves_no_process(
+    server: FetchServer, stand_in: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
     stand_in.sources[VIDEO_ID] = Source(make_audio(5), stall_after=16 * 1024)
     download, audio, events_r = await start(server, job(stand_in))
     os.close(events_r)
@@ -157,6 +164,7 @@ async def test_closing_the_server_leaves_no_process(server: FetchServer, stand_i
     await wait_for(lambda: not alive(download.pid), timeout=10)
     assert await asyncio.wait_for(download.wait(), 10) == LOST
     await asyncio.wait_for(audio, 10)
+    assert fetch_warnings(caplog) == []  # closed on purpose: nothing to warn about
 
 
 def cookies_file(path: Path, value: str) -> Path:

@@ -118,8 +118,10 @@ class FetchServer:
         try:
             while message := await loop.sock_recv(sock, 4096):
                 self._on_message(json.loads(message))
+            # Only a closing worker ends it on purpose, and that cancels this task first.
+            log.warning("the fetch server ended; the next download starts another")
         except (OSError, ValueError) as exc:
-            log.warning("fetch server: %s", exc)
+            log.warning("fetch server: %s; the next download starts another", exc)
         finally:
             sock.close()
             if self._sock is sock:
