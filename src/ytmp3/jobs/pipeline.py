@@ -88,9 +88,10 @@ async def convert(
         data_r = data_w = events_w = -1
         return await _supervise(download, encoder, events, job, listener)
     except BaseException:
-        for pid in (download.pid if download else None, encoder.pid if encoder else None):
-            if pid is not None:
-                kill_group(pid)
+        if download is not None:
+            download.kill()
+        if encoder is not None:
+            kill_group(encoder.pid)
         with contextlib.suppress(FileNotFoundError):
             out.unlink()
         raise
