@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pytest
 from tests.conftest import VIDEO_ID, make_audio, wait_for
 from tests.stand_in import Source, StandIn
 from ytmp3.jobs.fetch import Job, Options
-from ytmp3.jobs.fetch_client import LOST, Download, FetchServer
+from ytmp3.jobs.fetch_client import LOST, Download, FetchServer, FetchServerError
 
 pytestmark = pytest.mark.slow
 
@@ -210,3 +211,21 @@ async def test_a_download_asked_for_then_abandoned_is_killed(
     events = await asyncio.wait_for(asyncio.to_thread(_read_all, events_r), 30)
     await asyncio.wait_for(asyncio.to_thread(_read_all, audio_r), 10)
     assert b'"finished"' not in events
+
+
+async def test_a_request_it_cannot_serve_is_answered_and_the_next_one_works(
+    server: FetchServer, stand_in: StandIn
+) -> None:
+    stand_in.sources[VIDEO_ID] = Source(make_audio(1))
+    await server.start()
+    assert server._sock is not None
+    read, write = os.pipe()
+    answer = asyncio.get_running_loop().create_future()
+    server._started.append(answer)  # as spawn() does, but with one pipe instead of two
+    socket.send_fds(server._sock, [job(stand_in).to_json().encode()], [write])
+    os.close(write)
+    with pytest.raises(FetchServerError, match="1 file descriptors"):
+        await asyncio.wait_for(answer, 30)
+    os.close(read)
+    # answers still match their requests
+    assert (await fetch(server, job(stand_in))).code == 0

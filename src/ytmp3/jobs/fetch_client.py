@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import sys
+from typing import Any
 
 from ytmp3.jobs import fetch
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -135,11 +136,14 @@ class FetchServer:
                     ended.set_result(LOST)
             self._running.clear()
 
-    def _on_message(self, message: dict[str, int]) -> None:
+    def _on_message(self, message: dict[str, Any]) -> None:
         if "pid" in message:
             pid = message["pid"]
             self._running[pid] = asyncio.get_running_loop().create_future()
             self._started.popleft().set_result(pid)
+        elif "error" in message:
+            error = FetchServerError(f"the fetch server could not start it: {message['error']}")
+            self._started.popleft().set_exception(error)
         elif "exited" in message:
             ended = self._running.pop(message["exited"], None)
             if ended is not None:

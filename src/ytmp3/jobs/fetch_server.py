@@ -7,7 +7,8 @@ milliseconds, and shares its memory until it writes to it.
 `python -m ytmp3.jobs.fetch_server SOCKET_FD OPTIONS_JSON` serves its worker over a
 SOCK_SEQPACKET socket. A request is a fetch.Job as JSON with two file descriptors
 attached: the audio pipe (the download's stdout) and the events pipe. The answer is
-{"pid": N}, and when that process ends, {"exited": N, "code": C}. Each download
+{"pid": N} (or {"error": "..."} when it could not start one), and when that process
+ends, {"exited": N, "code": C}. Each download
 process leads a process group of its own, so the worker can kill it and whatever it
 started; every process here dies with its parent, so all die with the worker.
 """
@@ -53,11 +54,16 @@ def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
             message, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 2)
             if not message:
                 return  # the worker closed its end
-            if len(fds) != 2:
+            try:
+                if len(fds) != 2:
+                    raise OSError(f"a request came with {len(fds)} file descriptors, not 2")
+                pid = os.fork()
+            except OSError as exc:
+                # answered all the same: the worker matches answers to requests in order
                 for fd in fds:
                     os.close(fd)
+                sock.send(json.dumps({"error": str(exc)}).encode())
                 continue
-            pid = os.fork()
             if pid == 0:
                 os.close(wake_r)
                 os.close(wake_w)
