@@ -44,7 +44,7 @@ class VideoProbe:
         self._exists_ttl = exists_ttl
         self._missing_ttl = missing_ttl
         self._timeout = timeout
-        self._inflight: dict[str, asyncio.Task[bool]] = {}
+        self._probing: SingleFlight[str, bool] = SingleFlight()
         self._hot: HotCache[str, bool] = HotCache()
         self._reading: SingleFlight[str, bool | None] = SingleFlight()
 
@@ -82,13 +82,7 @@ class VideoProbe:
             PROBE_CACHE_HITS.inc()
             return known
         PROBE_CACHE_MISSES.inc()
-        task = self._inflight.get(video_id)
-        if task is None:
-            task = asyncio.create_task(self._probe_once(video_id))
-            self._inflight[video_id] = task
-            task.add_done_callback(lambda _: self._inflight.pop(video_id, None))
-        # shield: one caller going away must not cancel the probe the others wait on
-        return await asyncio.shield(task)
+        return await self._probing.run(video_id, lambda: self._probe_once(video_id))
 
     async def _probe_once(self, video_id: str) -> bool:
         lock = keys.probe_lock_key(video_id)
