@@ -555,7 +555,6 @@ def profile_api(bench: Bench) -> list[str]:
         "",
     ]
 
-    out += async_deps_experiment(bench, video)
     out += stalls(bench, video)
 
     # wall time of one sequential submit, awaits included: pyinstrument in async mode
@@ -616,65 +615,6 @@ def stalls(bench: Bench, video: str, seconds: float = 12.0) -> list[str]:
         f"{seconds:g} s, every answer over 50 ms with its time since the start:",
         "",
         *lines,
-        "",
-    ]
-
-
-def async_deps_experiment(bench: Bench, video: str) -> list[str]:
-    """ytmp3's app with async twins of its dependencies (bench/async_deps_api.py), beside
-    ytmp3 as it is and the bare endpoint, in the same minute."""
-    from tests.integration.helpers import free_port, settings_env
-
-    from bench.async_deps_api import sync_dependencies
-
-    if not sync_dependencies():
-        return [
-            "(The experiment with async twins of ytmp3/api/deps.py's dependencies is skipped: "
-            "they are all `async def` now, so no request hops to a worker thread.)",
-            "",
-        ]
-    service = bench.service()
-    port = free_port()
-    env = settings_env(service.settings, port)
-    env["PYTHONPATH"] = str(ROOT)
-    proc = spawn(
-        "async-deps-api", [sys.executable, "-m", "bench.async_deps_api"], env, bench.run_dir
-    )
-    body = submit_body(video)
-    try:
-        wait_http(port, "/healthz", proc)
-        servers = (
-            ("ytmp3 as it is", service.port),
-            ("ytmp3, async dependencies", port),
-            ("bare endpoint", bench.bare()),
-        )
-        rates: dict[str, list[float]] = {}
-        p99: dict[str, float] = {}
-        for name, server in servers:
-            generate(server, body, seconds=1, connections=32, work=bench.run_dir)
-            latencies = sequential_latencies(server, video, 1000)
-            p99[name] = sorted(latencies)[int(len(latencies) * 0.99)]
-        for _ in range(2):
-            for name, server in servers:
-                load = generate(server, body, seconds=4, connections=32, work=bench.run_dir)
-                rates.setdefault(name, []).append(load.rps)
-    finally:
-        proc.stop()
-    base = _med(rates["bare endpoint"])
-    rows = [
-        f"| {name} | {_med(rates[name]):,.0f} req/s | {_med(rates[name]) / base:.2f}x | "
-        f"{p99[name] * 1000:.1f} ms |"
-        for name, _ in servers
-    ]
-    return [
-        "Experiment: the same app with async twins of ytmp3/api/deps.py's `def` dependencies "
-        "(bench/async_deps_api.py; FastAPI runs a `def` dependency in a worker thread, one "
-        "hop per dependency per request). 32 connections, 2x4 s each, alternated; sequential "
-        "p99 of 1000:",
-        "",
-        "| server | throughput | vs bare | sequential p99 |",
-        "|---|---|---|---|",
-        *rows,
         "",
     ]
 
