@@ -9,12 +9,16 @@ go, one JSON object per line, to a second pipe:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
+# Read the audio in fixed 64 KiB blocks: yt-dlp otherwise grows its buffer to megabytes,
+# which only costs memory when the reader is ffmpeg on a pipe.
+BLOCK_SIZE = 64 * 1024
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
 
 
@@ -103,6 +107,8 @@ def ydl_params(options: Options, events: Events) -> dict[str, Any]:
         "quiet": True,
         "noprogress": True,
         "cachedir": False,
+        "buffersize": BLOCK_SIZE,
+        "noresizebuffer": True,
         # Ranged chunks, as YouTube wants them (it throttles one long request).
         "http_chunk_size": 10 * 1024 * 1024,
         "socket_timeout": options.socket_timeout,
@@ -128,43 +134,50 @@ class Prepared:
     events: Events
     # The extractor every job's URL goes to (they differ only in the video id), so a
     # job need not try the others' URL patterns first.
-    extractor: str | None
+    extractor: str
 
 
 def prepare(options: Options) -> Prepared:
     from yt_dlp import YoutubeDL
+    from yt_dlp.extractor.generic import GenericIE
+    from yt_dlp.extractor.youtube import YoutubeIE
 
     events = Events()
-    ydl = YoutubeDL(ydl_params(options, events))
-    extractor = _warm_up(ydl, options.source_url.format(video_id=SAMPLE_VIDEO_ID))
-    return Prepared(ydl, events, extractor)
+    # The source is YouTube or a mirror of it (SPEC: YTMP3_SOURCE_URL), which yt-dlp reads
+    # with its YouTube extractor or its generic one (last: it takes any URL). yt-dlp's
+    # other ~1,700 extractors are left out: listing them costs ~6 MB, and the generic
+    # extractor would try each one's embed patterns on every page, which in a forked
+    # download copies the memory of every object touched (~20 MB). One that an extraction
+    # names is still loaded then.
+    extractors = [YoutubeIE(), GenericIE()]
+    ydl = YoutubeDL(ydl_params(options, events), auto_init=False)
+    for extractor in extractors:
+        ydl.add_info_extractor(extractor)
+    url = options.source_url.format(video_id=SAMPLE_VIDEO_ID)
+    source = next(ie for ie in extractors if ie.suitable(url))
+    _warm_up(ydl, source, url)
+    return Prepared(ydl, events, source.ie_key())
 
 
-def _warm_up(ydl: Any, url: str) -> str | None:
+def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
     """Do now what the first extraction in a fresh process would spend most of a second on.
 
-    yt-dlp tries every extractor's URL pattern in turn (compiling them) and loads the one
-    that matches; the generic extractor then scans the page with hundreds of others.
-    Its first request builds an HTTP session whose TLS context loads the CA bundle.
-    yt-dlp has no public call for any of this: what changes only costs the warm-up.
+    yt-dlp compiles the source's URL pattern and initialises its extractor; the generic
+    extractor then scans each page with the YouTube extractor's embed patterns. The first
+    request builds an HTTP session whose TLS context loads the CA bundle. yt-dlp has no
+    public call for most of this: what changes only costs the warm-up.
     """
-    from yt_dlp.extractor import gen_extractor_classes
-
-    with contextlib.suppress(Exception):
-        for handler in ydl._request_director.handlers.values():
-            with contextlib.suppress(Exception):
-                handler._get_instance(cookiejar=ydl.cookiejar, legacy_ssl_support=None)
-
-    key: str | None = next(
-        (ie.ie_key() for ie in gen_extractor_classes() if ie.suitable(url)), None
-    )
-    if key is None:
-        return None
-    extractor = ydl.get_info_extractor(key)
-    if key == "Generic":
+    for handler in ydl._request_director.handlers.values():
+        # Keyed as the handler's first request will look its session up.
+        session = {"cookiejar": ydl.cookiejar, "legacy_ssl_support": None}
         with contextlib.suppress(Exception):
+            if "proxies" in inspect.signature(handler._create_instance).parameters:
+                session["proxies"] = handler.proxies.copy()  # urllib's sessions also are
+            handler._get_instance(**session)
+    with contextlib.suppress(Exception):
+        extractor.initialize()
+        if extractor.ie_key() == "Generic":
             extractor._extract_embeds(url, "<html><head></head><body></body></html>")
-    return key
 
 
 def download(prepared: Prepared, job: Job) -> int:

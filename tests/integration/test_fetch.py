@@ -1,0 +1,64 @@
+"""The download half on its own (jobs/fetch.py): what yt-dlp loads to do it.
+
+Each check runs in a fresh interpreter, so what it finds imported is what the download
+itself imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import VIDEO_ID, make_audio
+from tests.stand_in import Source, StandIn
+from ytmp3.jobs.fetch import Job, Options
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+import json, sys
+from ytmp3.jobs import fetch
+prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
+code = None
+if len(sys.argv) > 2:
+    prepared.events.attach(sys.stderr)
+    code = fetch.download(prepared, fetch.Job.from_json(sys.argv[2]))
+    sys.stdout.flush()
+listed = "yt_dlp.extractor.extractors" in sys.modules
+result = {"code": code, "extractor": prepared.extractor, "listed": listed}
+print(json.dumps(result), file=sys.stderr)
+"""
+
+
+def run(options: Options, job: Job | None = None) -> tuple[bytes, list[dict[str, object]]]:
+    argv = [sys.executable, "-c", SCRIPT, options.to_json()] + ([job.to_json()] if job else [])
+    done = subprocess.run(argv, capture_output=True, timeout=60, check=True)
+    return done.stdout, [json.loads(line) for line in done.stderr.splitlines()]
+
+
+def test_a_download_through_the_generic_extractor_never_lists_all_of_yt_dlps(
+    stand_in: StandIn,
+) -> None:
+    audio = make_audio(2)
+    stand_in.sources[VIDEO_ID] = Source(audio, title="A Song")
+    job = Job(url=stand_in.source_url.format(video_id=VIDEO_ID), max_duration=3600)
+
+    out, lines = run(Options(source_url=stand_in.source_url), job)
+
+    assert out == audio
+    assert [e["title"] for e in lines if e.get("event") == "info"] == ["A Song"]
+    # Listing yt-dlp's ~1,800 extractors (and trying each one's embed patterns on the
+    # page) costs a fork tens of MB; the stand-in's page needs only the generic one.
+    assert lines[-1] == {"code": 0, "extractor": "Generic", "listed": False}
+
+
+@pytest.mark.parametrize(
+    "source_url",
+    ["https://www.youtube.com/watch?v={video_id}", "https://youtu.be/{video_id}"],
+)
+def test_youtube_urls_go_straight_to_the_youtube_extractor(source_url: str) -> None:
+    _, lines = run(Options(source_url=source_url))  # prepared only: nothing is requested
+    assert lines[-1] == {"code": None, "extractor": "Youtube", "listed": False}
