@@ -399,10 +399,8 @@ def test_more_conversions_than_open_streams_all_finish(
 ) -> None:
     """Past four open event streams the page polls (a browser allows six connections a host)."""
     video_ids = [f"video{n:06d}" for n in range(6)]
-    for video_id in video_ids[:2]:  # slow ones first: all six are still going when sent
-        paced(stand_in, video_id, seconds=2, download_seconds=2)
-    for video_id in video_ids[2:]:
-        stand_in.sources[video_id] = Source(make_audio(1))
+    for video_id in video_ids:  # each takes a while: all six are still going when sent
+        paced(stand_in, video_id, seconds=12, download_seconds=2)
     tab = open_tab(start_server())
     for video_id in video_ids:
         submit(tab, video_id)

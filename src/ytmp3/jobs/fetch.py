@@ -16,9 +16,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
-# Read the audio in fixed 64 KiB blocks: yt-dlp otherwise grows its buffer to megabytes,
-# which only costs memory when the reader is ffmpeg on a pipe.
-BLOCK_SIZE = 64 * 1024
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
 
 
@@ -107,8 +104,6 @@ def ydl_params(options: Options, events: Events) -> dict[str, Any]:
         "quiet": True,
         "noprogress": True,
         "cachedir": False,
-        "buffersize": BLOCK_SIZE,
-        "noresizebuffer": True,
         # Ranged chunks, as YouTube wants them (it throttles one long request).
         "http_chunk_size": 10 * 1024 * 1024,
         "socket_timeout": options.socket_timeout,
