@@ -15,6 +15,7 @@ import platform
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,12 @@ LOCK_KEY = f"ytmp3-test-lock:{REDIS_URL}"
 LOCK_SECONDS = 900
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+# ytmp3 as `pip install -e .` installs it, without the test extra: the services measured
+# run here (bench/run makes it). The test extra would otherwise load into them what
+# production never has (httpx imports rich and pygments when present, yt-dlp prefers
+# requests), which changes both the memory and the HTTP stack measured.
+SERVICE_VENV = ROOT / ".venv-service"
+SERVICE_PYTHON = str(SERVICE_VENV / "bin" / "python")
 FINISHED = frozenset({"done", "failed"})
 
 
@@ -59,10 +66,12 @@ class Machine:
     memory: str
     python: str
     ffmpeg: str
+    services: str
 
     def line(self) -> str:
         return (
-            f"{self.nproc} cores, {self.cpu_model}, {self.memory} RAM; {self.python}; {self.ffmpeg}"
+            f"{self.nproc} cores, {self.cpu_model}, {self.memory} RAM; {self.python}; "
+            f"{self.ffmpeg}; services run {self.services}"
         )
 
 
@@ -82,6 +91,11 @@ def machine(ffmpeg: str) -> Machine:
         memory=f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         python=f"Python {platform.python_version()}",
         ffmpeg=" ".join(version.split()[:3]) or ffmpeg,
+        services=(
+            "from .venv-service (`pip install -e .`, no extras)"
+            if service_python() == SERVICE_PYTHON
+            else "from the test venv (no .venv-service: the test extra is loaded too)"
+        ),
     )
 
 
@@ -104,6 +118,11 @@ def audio(seconds: int) -> bytes:
 
 
 # --------------------------------------------------------------------------- processes
+
+
+def service_python() -> str:
+    """The Python the measured services run on: the service venv's, else this one."""
+    return SERVICE_PYTHON if Path(SERVICE_PYTHON).exists() else sys.executable
 
 
 @dataclass
@@ -195,6 +214,7 @@ class RssSampler:
         self.peak_parts: dict[str, int] = {}
         self.peak_pss = 0
         self.peak_pss_parts: dict[str, int] = {}
+        self.peak_frames: int | None = None  # distinct resident pages at the PSS peak, bytes
         self.samples = 0
         self.child_pids: dict[str, set[int]] = {}  # process name -> pids seen under the root
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, CPU seconds last seen)
@@ -235,6 +255,7 @@ class RssSampler:
                 if sum(pss_parts.values()) > self.peak_pss:
                     self.peak_pss = sum(pss_parts.values())
                     self.peak_pss_parts = pss_parts
+                    self.peak_frames = resident_frames([proc.pid for proc in procs])
             self._stop.wait(self.interval)
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -252,6 +273,40 @@ def _pss(procs: list[psutil.Process]) -> dict[str, int]:
             label = _label(proc)
             parts[label] = parts.get(label, 0) + proc.memory_full_info().pss
     return parts
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PRESENT = 1 << 63
+FRAME = (1 << 55) - 1  # a pagemap entry's bits 0-54: the page frame number
+
+
+def resident_frames(pids: list[int]) -> int | None:
+    """The memory the processes hold between them, in bytes: each physical page once.
+
+    Read from /proc/PID/pagemap, which gives page frame numbers to root only (others
+    read zeros: then None). Unlike PSS, a page the processes share with one outside
+    them (the API's copy of libc, say) counts whole.
+    """
+    frames: set[int] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+            with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+                for line in maps:
+                    if line.endswith("[vsyscall]"):
+                        continue  # not in the page tables
+                    start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                    pagemap.seek(start // PAGE * 8)
+                    entries = pagemap.read((end - start) // PAGE * 8)
+                    if not entries.strip(b"\0"):
+                        continue  # nothing resident: skip the loop below
+                    frames.update(
+                        entry & FRAME
+                        for (entry,) in struct.iter_unpack("Q", entries)
+                        if entry & PRESENT
+                    )
+    frames.discard(0)
+    return len(frames) * PAGE if frames else None
 
 
 FETCH_SERVER = "ytmp3.jobs.fetch_server"
@@ -571,7 +626,7 @@ class Bench:
         port = free_port()
         env = settings_env(settings, port)
         env["BENCH_OVERRIDES"] = json.dumps(overrides, default=str) if overrides else ""
-        argv = [sys.executable, "-m", "ytmp3"]
+        argv = [service_python(), "-m", "ytmp3"]
         api = spawn("api", [*argv, "api"], env, self.run_dir)
         worker = spawn("worker", [*argv, "worker"], env, self.run_dir)
         service = Service(settings, port, api, worker, env)
@@ -601,7 +656,8 @@ class Bench:
             port = free_port()
             env = settings_env(self.settings(), port)
             env["PYTHONPATH"] = str(ROOT)
-            proc = spawn("bare", [sys.executable, "-m", "bench.bare_app"], env, self.run_dir)
+            argv = [service_python(), "-m", "bench.bare_app"]
+            proc = spawn("bare", argv, env, self.run_dir)
             try:
                 wait_http(port, "/bench-bare", proc)  # the bare app, not ytmp3's
             except BaseException:

@@ -29,6 +29,7 @@ from bench.env import (
     Conversion,
     RssSampler,
     audio,
+    service_python,
     spawn,
     submit_body,
     wait_http,
@@ -338,7 +339,7 @@ def fetch_experiments(bench: Bench, runs: int = 3) -> list[str]:
         for _ in range(runs):
             url = bench.stand_in.source_url.format(video_id=bench.new_video())
             done = subprocess.run(
-                [sys.executable, "-c", EXPERIMENT, options, url, warm],
+                [service_python(), "-c", EXPERIMENT, options, url, warm],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -679,14 +680,14 @@ def profile_memory(bench: Bench, results: dict[str, Result]) -> list[str]:
     shipped = str(imageio_ffmpeg.get_ffmpeg_exe())
     rows = []
     for label, argv in (
-        ("python, nothing imported", [sys.executable, "-c", "pass"]),
+        ("python, nothing imported", [service_python(), "-c", "pass"]),
         (
             "python + yt_dlp imported, YoutubeDL() built",
-            [sys.executable, "-c", "from yt_dlp import YoutubeDL; YoutubeDL({'quiet': True})"],
+            [service_python(), "-c", "from yt_dlp import YoutubeDL; YoutubeDL({'quiet': True})"],
         ),
         (
             "python + the worker's imports (ytmp3.jobs.worker)",
-            [sys.executable, "-c", "import ytmp3.jobs.worker"],
+            [service_python(), "-c", "import ytmp3.jobs.worker"],
         ),
         (f"ffmpeg converting the 10-min file: {ffmpeg}", [ffmpeg, *convert]),
         (f"the same with imageio-ffmpeg's binary: {shipped}", [shipped, *convert]),
