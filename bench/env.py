@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 # ytmp3 as `pip install -e .` installs it, without the test extra: the services measured
 # run here (bench/run makes it). The test extra would otherwise load into them what
-# production never has (httpx imports rich and pygments when present, yt-dlp prefers
-# requests), which changes both the memory and the HTTP stack measured.
+# production never has (httpx imports rich and pygments when present, yt-dlp requests),
+# which changes the memory measured.
 SERVICE_VENV = ROOT / ".venv-service"
 SERVICE_PYTHON = str(SERVICE_VENV / "bin" / "python")
 FINISHED = frozenset({"done", "failed"})

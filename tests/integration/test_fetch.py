@@ -62,3 +62,18 @@ def test_a_download_through_the_generic_extractor_never_lists_all_of_yt_dlps(
 def test_youtube_urls_go_straight_to_the_youtube_extractor(source_url: str) -> None:
     _, lines = run(Options(source_url=source_url))  # prepared only: nothing is requested
     assert lines[-1] == {"code": None, "extractor": "Youtube", "listed": False}
+
+
+def test_yt_dlp_talks_through_urllib_whatever_else_is_installed(stand_in: StandIn) -> None:
+    """The test extra installs requests, which yt-dlp prefers; production has only urllib."""
+    script = """
+import sys
+from ytmp3.jobs import fetch
+prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
+with prepared.ydl.urlopen(sys.argv[2]) as response:
+    print(type(response).__module__)  # yt_dlp.networking._urllib, or ._requests
+"""
+    url = stand_in.source_url.format(video_id=VIDEO_ID)
+    argv = [sys.executable, "-c", script, Options(source_url=stand_in.source_url).to_json(), url]
+    done = subprocess.run(argv, capture_output=True, timeout=60, check=True, text=True)
+    assert done.stdout.strip() == "yt_dlp.networking._urllib"

@@ -104,6 +104,9 @@ def ydl_params(options: Options, events: Events) -> dict[str, Any]:
         "quiet": True,
         "noprogress": True,
         "cachedir": False,
+        # urllib, whatever else is installed: production has no requests (only the test
+        # extra brings it, and yt-dlp would prefer it), so the tests run what it runs.
+        "compat_opts": ["prefer-legacy-http-handler"],
         # Ranged chunks, as YouTube wants them (it throttles one long request).
         "http_chunk_size": 10 * 1024 * 1024,
         "socket_timeout": options.socket_timeout,
