@@ -13,14 +13,28 @@ import inspect
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Self, TextIO, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
 
 
+class _Json:
+    """What crosses to the fetch server as JSON: a dataclass of plain values."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(cast("DataclassInstance", self)))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls(**json.loads(text))
+
+
 @dataclass(frozen=True)
-class Options:
+class Options(_Json):
     """What is the same for every download of a worker."""
 
     source_url: str  # with a {video_id} placeholder
@@ -29,25 +43,11 @@ class Options:
     proxy: str | None = None
     js_runtimes: dict[str, dict[str, str]] | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Options:
-        return cls(**json.loads(text))
-
 
 @dataclass(frozen=True)
-class Job:
+class Job(_Json):
     url: str
     max_duration: int
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        return cls(**json.loads(text))
 
 
 class Events:
