@@ -41,9 +41,9 @@ class Download:
         kill_group(self.pid)
 
 
-def _kill_started(started: asyncio.Future[int]) -> None:
+def _kill_started(started: asyncio.Future[Download]) -> None:
     if not started.cancelled() and started.exception() is None:
-        kill_group(started.result())
+        started.result().kill()
 
 
 class FetchServer:
@@ -55,7 +55,7 @@ class FetchServer:
         self._sock: socket.socket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
-        self._started: collections.deque[asyncio.Future[int]] = collections.deque()
+        self._started: collections.deque[asyncio.Future[Download]] = collections.deque()
         self._running: dict[int, asyncio.Future[int]] = {}
 
     async def start(self) -> None:
@@ -93,12 +93,11 @@ class FetchServer:
             self._started.remove(started)
             raise FetchServerError(f"the fetch server is gone: {exc}") from exc
         try:
-            pid = await asyncio.shield(started)
+            return await asyncio.shield(started)
         except asyncio.CancelledError:
             # Asked for is started: kill it as soon as its pid is known.
             started.add_done_callback(_kill_started)
             raise
-        return Download(pid, self._running[pid])
 
     async def close(self) -> None:
         """Stop the server; the downloads it started die with it."""
@@ -138,9 +137,11 @@ class FetchServer:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if "pid" in message:
+            # The Download is made here, not where it was asked for: its end may be read
+            # in this same turn of the loop, before the asker runs again.
             pid = message["pid"]
             self._running[pid] = asyncio.get_running_loop().create_future()
-            self._started.popleft().set_result(pid)
+            self._started.popleft().set_result(Download(pid, self._running[pid]))
         elif "error" in message:
             error = FetchServerError(f"the fetch server could not start it: {message['error']}")
             self._started.popleft().set_exception(error)
