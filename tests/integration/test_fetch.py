@@ -77,3 +77,20 @@ with prepared.ydl.urlopen(sys.argv[2]) as response:
     argv = [sys.executable, "-c", script, Options(source_url=stand_in.source_url).to_json(), url]
     done = subprocess.run(argv, capture_output=True, timeout=60, check=True, text=True)
     assert done.stdout.strip() == "yt_dlp.networking._urllib"
+
+
+def test_the_prepared_youtube_extractor_can_solve_challenges_with_deno() -> None:
+    """Built without yt-dlp's default set-up, YouTube's extractor still finds its solver."""
+    script = """
+from ytmp3.jobs import fetch
+from ytmp3.jobs.js_runtime import js_runtimes
+options = fetch.Options(source_url="https://www.youtube.com/watch?v={video_id}",
+                        js_runtimes=js_runtimes())
+youtube = fetch.prepare(options).ydl.get_info_extractor("Youtube")
+youtube.initialize()
+print(sorted(k for k, p in youtube._jsc_director.providers.items() if p.is_available()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=60, check=True, text=True
+    )
+    assert "Deno" in done.stdout, done.stdout
