@@ -145,8 +145,8 @@ def prepare(options: Options) -> Prepared:
     # with its YouTube extractor or its generic one (last: it takes any URL). yt-dlp's
     # other ~1,700 extractors are left out: listing them costs ~6 MB, and the generic
     # extractor would try each one's embed patterns on every page, which in a forked
-    # download copies the memory of every object touched (~20 MB). One that an extraction
-    # names is still loaded then.
+    # download copies the memory of every object touched (~20 MB). An extractor that
+    # one of these two hands a URL on to is still loaded, when it does.
     extractors = [YoutubeIE(), GenericIE()]
     ydl = YoutubeDL(ydl_params(options, events), auto_init=False)
     for extractor in extractors:
@@ -170,7 +170,7 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
         session = {"cookiejar": ydl.cookiejar, "legacy_ssl_support": None}
         with contextlib.suppress(Exception):
             if "proxies" in inspect.signature(handler._create_instance).parameters:
-                session["proxies"] = handler.proxies.copy()  # urllib's sessions also are
+                session["proxies"] = handler.proxies.copy()  # urllib keys them by proxies too
             handler._get_instance(**session)
     with contextlib.suppress(Exception):
         extractor.initialize()
