@@ -94,3 +94,22 @@ print(sorted(k for k, p in youtube._jsc_director.providers.items() if p.is_avail
         [sys.executable, "-c", script], capture_output=True, timeout=60, check=True, text=True
     )
     assert "Deno" in done.stdout, done.stdout
+
+
+def test_the_first_request_uses_the_http_session_built_in_the_warm_up(stand_in: StandIn) -> None:
+    """A fork's first request should not build a session (and TLS context) of its own."""
+    script = """
+import json, sys
+from ytmp3.jobs import fetch
+prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
+handler = prepared.ydl._request_director.handlers["Urllib"]
+def sessions():
+    return len(handler._InstanceStoreMixin__instances)
+before = sessions()
+prepared.ydl.urlopen(sys.argv[2]).read()
+print(json.dumps([before, sessions()]))
+"""
+    url = stand_in.source_url.format(video_id=VIDEO_ID)
+    argv = [sys.executable, "-c", script, Options(source_url=stand_in.source_url).to_json(), url]
+    done = subprocess.run(argv, capture_output=True, timeout=60, check=True, text=True)
+    assert json.loads(done.stdout) == [1, 1]  # built before, and the request used it
