@@ -11,7 +11,13 @@ import pytest
 
 from tests.conftest import submit_body, wait_finished, wait_for
 from tests.faults.redis_server import RedisServer
-from tests.integration.helpers import free_port, settings_env, wait_http, ytmp3_process
+from tests.integration.helpers import (
+    fetch_servers_of,
+    free_port,
+    settings_env,
+    wait_http,
+    ytmp3_process,
+)
 from tests.stand_in import StandIn
 from ytmp3.config import Settings
 
@@ -44,11 +50,13 @@ async def test_api_and_worker_survive_a_redis_outage(
     base = f"http://127.0.0.1:{port}"
     with (
         ytmp3_process("api", env, tmp_path / "api.log"),
-        ytmp3_process("worker", env, tmp_path / "worker.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log") as worker,
     ):
         await wait_http(base)
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             await wait_for(lambda: _ready(client), timeout=20)
+            await wait_for(lambda: fetch_servers_of(worker.pid), timeout=20)
+            fetch_servers = fetch_servers_of(worker.pid)
 
             if outage == "killed":
                 private_redis.kill()
@@ -73,6 +81,9 @@ async def test_api_and_worker_survive_a_redis_outage(
             created = await client.post("/submit", json=submit_body(bitrate=128))
             assert created.status_code in (200, 201), created.text
             final = await wait_finished(client, created.json()["data"]["id"])
+            # the fetch server outlived the lost connection: no new one, no second warm-up
+            assert fetch_servers_of(worker.pid) == fetch_servers
+    assert len(fetch_servers) == 1
     assert final["status"] == "done", final
 
 

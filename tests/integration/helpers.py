@@ -117,6 +117,20 @@ def ytmp3_process(
                     proc.wait()
 
 
+def fetch_servers_of(worker: int) -> list[int]:
+    """Pids of the live fetch servers that the process `worker` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state, parent = (entry / "stat").read_text().split(") ")[-1].split()[:2]
+        except (OSError, ValueError):
+            continue  # not a process, or gone
+        if b"ytmp3.jobs.fetch_server" in cmdline and state != "Z" and parent == str(worker):
+            found.append(int(entry.name))
+    return found
+
+
 async def wait_http(base: str, path: str = "/healthz", timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=base) as client:

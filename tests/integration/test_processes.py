@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished
 from tests.integration.helpers import (
     assert_mp3,
+    fetch_servers_of,
     free_port,
     settings_env,
     wait_http,
@@ -69,12 +70,16 @@ async def test_api_and_worker_processes_on_redis(
     env = settings_env(make_settings(redis_url=redis_url), port)
     with (
         ytmp3_process("api", env, tmp_path / "api.log"),
-        ytmp3_process("worker", env, tmp_path / "worker.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log") as worker,
     ):
         base = f"http://127.0.0.1:{port}"
         await wait_http(base)
         await wait_http(base, "/readyz")
         await _convert_over_http(base, tmp_path)
+        fetch_servers = fetch_servers_of(worker.pid)
+    assert worker.returncode == 0
+    assert len(fetch_servers) == 1
+    assert not any(Path(f"/proc/{pid}").exists() for pid in fetch_servers)  # it went too
 
 
 async def _watch(base: str, job_id: str) -> list[dict[str, Any]]:

@@ -52,11 +52,12 @@ def fetch_options(settings: Settings) -> Options:
     )
 
 
-def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
+def create_worker(settings: Settings, redis: ArqRedis, fetcher: FetchServer) -> Worker:
+    """One ARQ worker on `redis`; `fetcher` is lent by run_worker and outlives it."""
+
     async def startup(ctx: dict[str, Any]) -> None:
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         worker_id = lease.new_worker_id()
-        fetcher = FetchServer(fetch_options(settings))
         await fetcher.start()  # it warms up while the worker waits for a job
         ctx["ytmp3"] = JobContext(
             settings=settings,
@@ -84,7 +85,6 @@ def create_worker(settings: Settings, redis: ArqRedis) -> Worker:
         jc: JobContext | None = ctx.pop("ytmp3", None)
         if jc is not None:
             await jc.http.aclose()
-            await jc.fetcher.close()
             with contextlib.suppress(RedisError, OSError):
                 await heartbeat.leave(redis, jc.worker_id)
                 await redis.delete(keys.worker_key(jc.worker_id))
@@ -124,10 +124,12 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     Losing Redis ends an ARQ worker; this starts a fresh one as soon as Redis
     answers again, so a worker recovers from an outage without a restart. The
     signals are ours rather than each ARQ worker's, so a stop also ends the
-    waiting between two attempts.
+    waiting between two attempts. The fetch server is ours too: it needs no Redis,
+    and a new one would cost a warm-up after each outage.
     """
     stopping = asyncio.Event()
     current: list[Worker] = []
+    fetcher = FetchServer(fetch_options(settings))
 
     def on_signal(sig: signal.Signals) -> None:
         stopping.set()
@@ -142,7 +144,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     delay = RECONNECT_MIN
     try:
         while not stopping.is_set():
-            worker = create_worker(settings, store.connect())
+            worker = create_worker(settings, store.connect(), fetcher)
             current.append(worker)
             worker.main_task = loop.create_task(worker.main())
             try:
@@ -158,6 +160,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 await asyncio.wait_for(stopping.wait(), delay)
             delay = min(delay * 2, RECONNECT_MAX)
     finally:
+        await asyncio.shield(fetcher.close())
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
