@@ -15,7 +15,9 @@ import pytest
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
 from tests.integration.helpers import (
     assert_mp3,
+    fetch_servers_of,
     free_port,
+    service,
     settings_env,
     wait_http,
     ytmp3_process,
@@ -144,3 +146,36 @@ async def test_stalled_source_does_not_block_other_jobs(
     assert done["status"] == "done"
     assert still == "downloading"  # the other one finished while this one hung
     assert timed_out["status"] == "failed" and timed_out["error"]["code"] == "TIMEOUT"
+
+
+@pytest.mark.parametrize("sent", [0, 64 * 1024], ids=["before-any-audio", "mid-stream"])
+async def test_a_download_killed_from_outside_is_retried_and_told(
+    make_settings: SettingsFactory,
+    stand_in: StandIn,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+    sent: int,
+) -> None:
+    """As the kernel's OOM killer would: SIGKILL, no word from yt-dlp. ffmpeg then fails on
+    the cut stream, or ends early; either way the download failed, so the job tries again,
+    and the log says what happened rather than a bare exit code."""
+    audio = make_audio(10)
+    stand_in.sources[VIDEO_ID] = Source(audio, stall_after=sent)
+    caplog.set_level("INFO", logger="ytmp3.jobs.convert")
+    async with service(make_settings(redis_url=redis_url)) as client:
+        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+
+        def downloads() -> list[int]:
+            servers = fetch_servers_of(os.getpid())
+            return [pid for server in servers for pid in fetch_servers_of(server)]
+
+        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1 and downloads(), timeout=15)
+        (download,) = downloads()
+        os.kill(download, signal.SIGKILL)
+        stand_in.sources[VIDEO_ID] = Source(audio)  # the next try gets it all
+        stand_in.release_stalls.set()
+        final = await wait_finished(client, job_id, timeout=30)
+    assert final["status"] == "done", final
+    assert stand_in.downloads[VIDEO_ID] == 2
+    told = [r.getMessage() for r in caplog.records]
+    assert any("DOWNLOAD_FAILED: the download was killed by SIGKILL" in m for m in told), told

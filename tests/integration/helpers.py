@@ -117,16 +117,17 @@ def ytmp3_process(
                     proc.wait()
 
 
-def fetch_servers_of(worker: int) -> list[int]:
-    """Pids of the live fetch servers that the process `worker` started."""
+def fetch_servers_of(parent: int) -> list[int]:
+    """Pids of the live fetch servers that the process `parent` started; given a fetch
+    server's pid, those of its downloads (forks of it, so with the same command line)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             cmdline = (entry / "cmdline").read_bytes()
-            state, parent = (entry / "stat").read_text().split(") ")[-1].split()[:2]
+            state, ppid = (entry / "stat").read_text().split(") ")[-1].split()[:2]
         except (OSError, ValueError):
             continue  # not a process, or gone
-        if b"ytmp3.jobs.fetch_server" in cmdline and state != "Z" and parent == str(worker):
+        if b"ytmp3.jobs.fetch_server" in cmdline and state != "Z" and ppid == str(parent):
             found.append(int(entry.name))
     return found
 

@@ -12,6 +12,7 @@ from ytmp3.jobs.errors import (
     MESSAGES,
     ConversionError,
     classify_download_error,
+    download_exit,
     failure,
     human_duration,
 )
@@ -158,3 +159,21 @@ def test_human_duration_never_says_zero_of_anything(seconds: int) -> None:
     for number, unit in re.findall(r"(\d+) (h|min|s)", text):
         total += int(number) * {"h": 3600, "min": 60, "s": 1}[unit]
     assert total == seconds
+
+
+@pytest.mark.parametrize(
+    ("code", "warning", "told"),
+    [
+        (-9, None, "the download was killed by SIGKILL"),
+        (-15, None, "the download was killed by SIGTERM"),
+        (-200, None, "the download was killed by signal 200"),
+        (70, None, "the download exited with code 70"),
+        (
+            1,
+            "unable to extract",
+            "the download exited with code 1 (yt-dlp's last warning: unable to extract)",
+        ),
+    ],
+)
+def test_a_silent_download_end_is_told_in_words(code: int, warning: str | None, told: str) -> None:
+    assert download_exit(code, warning) == told

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 
 from ytmp3.jobs.state import ErrorCode
 
@@ -44,6 +45,21 @@ def human_duration(seconds: int) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
     return " ".join(parts) or "0 s"
+
+
+def download_exit(code: int, last_warning: str | None = None) -> str:
+    """How a download process ended without telling why, for the log: -9 -> "was killed by
+    SIGKILL", with yt-dlp's last warning, which is often the reason."""
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with code {code}"
+    return f"the download {how}" + (
+        f" (yt-dlp's last warning: {last_warning})" if last_warning else ""
+    )
 
 
 _UNAVAILABLE = re.compile(

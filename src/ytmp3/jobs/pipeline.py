@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ytmp3.jobs.errors import classify_download_error, failure, human_duration
+from ytmp3.jobs.errors import classify_download_error, download_exit, failure, human_duration
 from ytmp3.jobs.fetch import Job
 from ytmp3.jobs.fetch_client import Download, FetchServer, FetchServerError
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -125,11 +125,12 @@ async def _supervise(
     listener: Listener,
 ) -> Output:
     errors: list[dict[str, Any]] = []
+    last_warning: str | None = None
     out_seconds = 0.0
     converting = False
 
     async def on_event(line: str) -> None:
-        nonlocal converting
+        nonlocal converting, last_warning
         try:
             event = json.loads(line)
         except ValueError:
@@ -148,6 +149,8 @@ async def _supervise(
             await listener.on_converting()
         elif kind == "error":
             errors.append(event)
+        elif kind == "log" and event.get("level") == "warning":
+            last_warning = str(event.get("message", ""))[-300:]
 
     async def on_progress(line: str) -> None:
         nonlocal out_seconds
@@ -167,14 +170,21 @@ async def _supervise(
     if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
     # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
+    # The other way round, a download that died makes ffmpeg fail on a cut stream: that
+    # is the download's failure, and worth another try.
+    cut_off = any(_broken_pipe(e) for e in errors)
     download_errors = [e for e in errors if e.get("kind") == "download" and not _broken_pipe(e)]
     if download_errors:
         raise classify_download_error(str(download_errors[-1].get("message", "")))
+    if fetch_rc != 0 and not cut_off:
+        detail = download_exit(fetch_rc, last_warning)
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if encode_rc != 0:
         detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
         raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
     if fetch_rc != 0:
-        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=f"exit {fetch_rc}")
+        detail = download_exit(fetch_rc, last_warning)
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
     return Output(duration=out_seconds)
