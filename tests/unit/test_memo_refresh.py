@@ -1,4 +1,4 @@
-"""The in-process memo of done jobs and probe answers (ytmp3.cache.hot) as the stores use it:
+"""The in-process memo of done jobs and probe answers (ytmp3.cache.memo) as the stores use it:
 no round trip while it holds, one read for a burst, renewed ahead of its end, and a job
 that Redis lost is not served as done for longer than the memo's max age (5 s)."""
 

@@ -9,7 +9,7 @@ import httpx
 from redis.asyncio import Redis
 
 from ytmp3.cache import keys
-from ytmp3.cache.hot import HotCache
+from ytmp3.cache.memo import Memo
 from ytmp3.cache.single_flight import SingleFlight
 from ytmp3.metrics import PROBE_CACHE_HITS, PROBE_CACHE_MISSES, PROBE_SECONDS
 
@@ -45,36 +45,14 @@ class VideoProbe:
         self._missing_ttl = missing_ttl
         self._timeout = timeout
         self._probing: SingleFlight[str, bool] = SingleFlight()
-        self._hot: HotCache[str, bool] = HotCache()
-        self._reading: SingleFlight[str, bool | None] = SingleFlight()
+        self._known: Memo[str, bool] = Memo(self._read, clock=time.monotonic)
 
     async def cached(self, video_id: str) -> bool | None:
-        now = time.monotonic()
-        hot = self._hot.get(video_id, now)
-        if hot is not None:
-            if self._hot.due(video_id, now):
-                self._refresh(video_id)
-            return hot
-        return await self._reading.run(video_id, lambda: self._read(video_id))
+        return await self._known.get(video_id)
 
     async def _read(self, video_id: str) -> bool | None:
         raw = await self._redis.get(keys.probe_key(video_id))
-        if raw is None:
-            return None
-        known: bool = raw == EXISTS
-        self._hot.put(video_id, known, time.monotonic())
-        return known
-
-    def _refresh(self, video_id: str) -> None:
-        """Re-read a remembered answer in the background, before its memo lapses."""
-
-        def refreshed(task: asyncio.Task[bool | None]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                return  # it lapses at its deadline
-            if task.result() is None:
-                self._hot.drop(video_id)  # gone from Redis: believe that at once
-
-        self._reading.start(video_id, lambda: self._read(video_id)).add_done_callback(refreshed)
+        return None if raw is None else raw == EXISTS
 
     async def exists(self, video_id: str) -> bool:
         known = await self.cached(video_id)
