@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from tests.conftest import app_client, submit_body
 from tests.stand_in import StandIn
+from ytmp3 import media
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
@@ -56,6 +57,9 @@ async def test_a_repeated_answer_follows_its_jobs_status(
         state = await jobs.get(created.json()["data"]["id"])
         assert state is not None
         await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
+        mp3 = media.mp3_path(settings.media_dir, state.id)
+        mp3.parent.mkdir(parents=True, exist_ok=True)
+        mp3.write_bytes(b"ID3")  # done, and its file is there
         done = await client.post("/submit", json=submit_body())
     assert [a.json()["data"]["status"] for a in (created, *queued, done)] == [
         "queued",

@@ -14,6 +14,7 @@ from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
 from ytmp3.jobs.state import ErrorCode, JobError, Status
+from ytmp3.jobs.worker import QUEUE
 
 SettingsFactory = Callable[..., Settings]
 
@@ -269,3 +270,45 @@ async def test_expired_result_converts_anew(
         again = await client.post("/submit", json=submit_body())
     assert again.status_code == 201
     assert again.json()["data"]["id"] != first["id"]
+
+
+@pytest.mark.parametrize("file_kept", [True, False], ids=["file-kept", "file-gone"])
+async def test_a_done_job_whose_mp3_is_gone_converts_anew(
+    make_settings: SettingsFactory, stand_in: StandIn, file_kept: bool
+) -> None:
+    """Its MP3 deleted by hand, or a volume lost: pointing at it again would give a 404
+    each time until the record expires. Many asking at once still make one new job."""
+    from ytmp3 import media
+    from ytmp3.cache.job_store import JobStore
+
+    settings = make_settings()
+    store = Store.from_url(None)
+    async with app_client(settings, store=store) as client:
+        first = (await client.post("/submit", json=submit_body())).json()["data"]
+        jobs = JobStore(store.connect(), settings.result_ttl)
+        state = await jobs.get(first["id"])
+        assert state is not None
+        await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
+        mp3 = media.mp3_path(settings.media_dir, first["id"])
+        mp3.parent.mkdir(parents=True, exist_ok=True)
+        mp3.write_bytes(b"ID3")
+        assert (await client.post("/submit", json=submit_body())).json()["data"] == {
+            **first,
+            "status": "done",
+        }  # remembered as done from here on
+        if not file_kept:
+            mp3.unlink()
+        answers = await asyncio.gather(
+            *(client.post("/submit", json=submit_body()) for _ in range(20))
+        )
+        queued = await store.connect().zrange(QUEUE, 0, -1)
+    ids = {a.json()["data"]["id"] for a in answers}
+    if file_kept:
+        assert [a.status_code for a in answers] == [200] * 20 and ids == {first["id"]}
+        assert queued == [first["id"].encode()]  # nothing more to do
+    else:
+        assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
+        (new,) = ids
+        assert new != first["id"]
+        assert {a.json()["data"]["status"] for a in answers} == {"queued"}
+        assert sorted(queued) == sorted([first["id"].encode(), new.encode()])

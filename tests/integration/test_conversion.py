@@ -94,3 +94,24 @@ async def test_conversion_refreshes_expiry(
             assert 100 < await r.ttl(key) <= 120, key
     finally:
         await r.aclose()
+
+
+async def test_a_deleted_mp3_is_made_again_on_the_next_submission(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
+) -> None:
+    stand_in.sources[VIDEO_ID] = Source(make_audio(3))
+    settings = make_settings(redis_url=redis_url)
+    async with service(settings) as client:
+        first = (await client.post("/submit", json=submit_body())).json()["data"]
+        assert (await wait_finished(client, first["id"]))["status"] == "done"
+        media.mp3_path(settings.media_dir, first["id"]).unlink()  # by hand, or a lost volume
+        gone = await client.get(first["download_url"])
+        again = await client.post("/submit", json=submit_body())
+        assert again.status_code == 201, again.text
+        second = again.json()["data"]
+        final = await wait_finished(client, second["id"])
+        download = await client.get(second["download_url"])
+    assert gone.status_code == 404
+    assert second["id"] != first["id"] and final["status"] == "done", final
+    assert download.status_code == 200 and download.headers["content-type"] == "audio/mpeg"
+    assert stand_in.downloads[VIDEO_ID] == 2

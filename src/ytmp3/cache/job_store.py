@@ -59,16 +59,19 @@ class JobStore:
             pipe.publish(keys.job_events_channel(state.id), payload)
             await pipe.execute()
 
-    async def claim(self, video_id: str, bitrate: int) -> Claim:
+    async def claim(self, video_id: str, bitrate: int, *, replacing: str | None = None) -> Claim:
         """The job converting (video, bitrate): the running or finished one, or a new one.
 
         WATCH makes check-and-create one atomic step across any number of API
         processes: of many identical submissions exactly one creates the job.
+        `replacing` names a job to count as failed (a done one whose file is gone).
         """
         key = (video_id, bitrate)
+        if replacing is not None:
+            self._done.forget(key)
         # Most submissions find a job: read first, and only create inside a transaction.
         existing = await self._done.get(key)
-        if existing is not None:
+        if existing is not None and existing.id != replacing:
             return Claim(existing, created=False)
         claim = keys.claim_key(video_id, bitrate)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -80,7 +83,7 @@ class JobStore:
                         raw = await pipe.get(keys.job_key(owner.decode()))
                         if raw is not None:
                             current = JobState.model_validate_json(raw)
-                            if current.status is not Status.FAILED:
+                            if current.status is not Status.FAILED and current.id != replacing:
                                 await pipe.unwatch()
                                 self._done.remember(key, current)
                                 return Claim(current, created=False)

@@ -57,6 +57,9 @@ class Memo(Generic[K, V]):
         if self._keep(value):
             self._hot.put(key, value, self._clock(), until=self._until(value))
 
+    def forget(self, key: K) -> None:
+        self._hot.drop(key)
+
     async def _read(self, key: K) -> V | None:
         value = await self._load(key)
         if value is not None and self._keep(value):
