@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import VIDEO_ID, app_client, submit_body
+from tests.conftest import VIDEO_ID, app_client, submit_body, wait_for
 from tests.stand_in import StandIn, Thumb
+from ytmp3 import media
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs.state import ErrorCode, JobError, Status
 from ytmp3.jobs.worker import QUEUE
@@ -241,8 +244,6 @@ async def test_failed_conversion_does_not_block_the_video(
     store = Store.from_url(None)
     async with app_client(settings, store=store) as client:
         first = (await client.post("/submit", json=submit_body())).json()["data"]
-        from ytmp3.cache.job_store import JobStore
-
         jobs = JobStore(store.connect(), settings.result_ttl)
         state = await jobs.get(first["id"])
         assert state is not None
@@ -272,30 +273,29 @@ async def test_expired_result_converts_anew(
     assert again.json()["data"]["id"] != first["id"]
 
 
+async def _done_with_its_mp3(settings: Settings, store: Store, first: dict[str, Any]) -> Path:
+    """Mark the job `first` done, with an MP3 in place, as a worker would have."""
+    jobs = JobStore(store.connect(), settings.result_ttl)
+    state = await jobs.get(first["id"])
+    assert state is not None
+    await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
+    mp3 = media.mp3_path(settings.media_dir, first["id"])
+    mp3.parent.mkdir(parents=True, exist_ok=True)
+    mp3.write_bytes(b"ID3")
+    return mp3
+
+
 @pytest.mark.parametrize("file_kept", [True, False], ids=["file-kept", "file-gone"])
 async def test_a_done_job_whose_mp3_is_gone_converts_anew(
     make_settings: SettingsFactory, stand_in: StandIn, file_kept: bool
 ) -> None:
     """Its MP3 deleted by hand, or a volume lost: pointing at it again would give a 404
     each time until the record expires. Many asking at once still make one new job."""
-    from ytmp3 import media
-    from ytmp3.cache.job_store import JobStore
-
     settings = make_settings()
     store = Store.from_url(None)
     async with app_client(settings, store=store) as client:
         first = (await client.post("/submit", json=submit_body())).json()["data"]
-        jobs = JobStore(store.connect(), settings.result_ttl)
-        state = await jobs.get(first["id"])
-        assert state is not None
-        await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
-        mp3 = media.mp3_path(settings.media_dir, first["id"])
-        mp3.parent.mkdir(parents=True, exist_ok=True)
-        mp3.write_bytes(b"ID3")
-        assert (await client.post("/submit", json=submit_body())).json()["data"] == {
-            **first,
-            "status": "done",
-        }  # remembered as done from here on
+        mp3 = await _done_with_its_mp3(settings, store, first)
         if not file_kept:
             mp3.unlink()
         answers = await asyncio.gather(
@@ -305,6 +305,7 @@ async def test_a_done_job_whose_mp3_is_gone_converts_anew(
     ids = {a.json()["data"]["id"] for a in answers}
     if file_kept:
         assert [a.status_code for a in answers] == [200] * 20 and ids == {first["id"]}
+        assert {a.json()["data"]["status"] for a in answers} == {"done"}
         assert queued == [first["id"].encode()]  # nothing more to do
     else:
         assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
@@ -312,3 +313,27 @@ async def test_a_done_job_whose_mp3_is_gone_converts_anew(
         assert new != first["id"]
         assert {a.json()["data"]["status"] for a in answers} == {"queued"}
         assert sorted(queued) == sorted([first["id"].encode(), new.encode()])
+
+
+async def test_an_mp3_deleted_after_it_was_seen_is_noticed_within_seconds(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
+    """That a file is there is remembered for a few seconds, not looked up on every ask."""
+    settings = make_settings()
+    store = Store.from_url(None)
+    async with app_client(settings, store=store) as client:
+        first = (await client.post("/submit", json=submit_body())).json()["data"]
+        mp3 = await _done_with_its_mp3(settings, store, first)
+        seen = await client.post("/submit", json=submit_body())
+        mp3.unlink()
+        codes: list[int] = []
+
+        async def converted_anew() -> bool:
+            codes.append((await client.post("/submit", json=submit_body())).status_code)
+            return codes[-1] == 201
+
+        await wait_for(converted_anew, timeout=10)
+        after = await client.post("/submit", json=submit_body())
+    assert seen.status_code == 200 and seen.json()["data"]["status"] == "done"
+    assert set(codes[:-1]) <= {200}
+    assert after.status_code == 200 and after.json()["data"]["status"] == "queued"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,13 +13,14 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ytmp3 import __version__
+from ytmp3 import __version__, media
 from ytmp3.api import errors
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import RequestMiddleware
 from ytmp3.api.routes import download, health, metrics, page, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
+from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
 from ytmp3.jobs.worker import run_worker
@@ -73,6 +76,9 @@ def create_app(
                     exists_ttl=settings.exists_ttl,
                     missing_ttl=settings.missing_ttl,
                     timeout=settings.probe_timeout,
+                ),
+                mp3s=Memo(
+                    functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
             )
             worker = (

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from ytmp3.api.client_address import client_address
 from ytmp3.cache.job_store import JobStore
+from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
 
@@ -24,6 +25,7 @@ class Resources:
     http: httpx.AsyncClient
     jobs: JobStore
     probe: VideoProbe
+    mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (a stat per ask cost ~10% of /submit)
 
 
 def get_resources(request: Request) -> Resources:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from ytmp3 import logs, media
+from ytmp3 import logs
 from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.lean_route import LeanRoute
@@ -70,10 +70,6 @@ def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> by
     return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
 
 
-def _file_kept(settings: Settings, job_id: str) -> bool:
-    return media.mp3_path(settings.media_dir, job_id).is_file()
-
-
 async def submit(body: SubmitRequest, request: Request) -> Response:
     resources = get_resources(request)
     video_id = _video_id(body.video_url)
@@ -105,7 +101,7 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
         )
 
     state, created = await resources.jobs.claim(video_id, body.bitrate)
-    if state.status is Status.DONE and not _file_kept(resources.settings, state.id):
+    if state.status is Status.DONE and not await resources.mp3s.get(state.id):
         # Deleted by hand, or a volume lost: convert again rather than point at nothing.
         log.warning("the MP3 of done job %s is gone; converting %s again", state.id, video_id)
         state, created = await resources.jobs.claim(video_id, body.bitrate, replacing=state.id)
