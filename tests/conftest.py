@@ -20,10 +20,12 @@ import pytest
 import redis
 
 from tests import stand_in as stand_in_mod
-from ytmp3 import logs
+from ytmp3 import logs, media
 from ytmp3.api.app import create_app
 from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
+from ytmp3.jobs.state import Status
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -159,6 +161,20 @@ async def app_client(
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://ytmp3.test") as client:
             yield client
+
+
+async def update_job(settings: Settings, store: Store, job_id: str, **fields: Any) -> Path:
+    """Change a job's record as its worker would; done, it also gets its MP3 on disk.
+    Returns where that MP3 is (or would be)."""
+    jobs = JobStore(store.connect(), settings.result_ttl)
+    state = await jobs.get(job_id)
+    assert state is not None, job_id
+    await jobs.save(state.model_copy(update=fields))
+    mp3 = media.mp3_path(settings.media_dir, job_id)
+    if fields.get("status") is Status.DONE:
+        mp3.parent.mkdir(parents=True, exist_ok=True)
+        mp3.write_bytes(b"ID3")
+    return mp3
 
 
 @overload

@@ -7,11 +7,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 
-from tests.conftest import app_client, submit_body
+from tests.conftest import app_client, submit_body, update_job
 from tests.stand_in import StandIn
-from ytmp3 import media
 from ytmp3.cache.connection import Store
-from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs.state import Status
 
@@ -53,13 +51,9 @@ async def test_a_repeated_answer_follows_its_jobs_status(
     async with app_client(settings, store=store) as client:
         created = await client.post("/submit", json=submit_body())
         queued = [await client.post("/submit", json=submit_body()) for _ in range(2)]
-        jobs = JobStore(store.connect(), settings.result_ttl)
-        state = await jobs.get(created.json()["data"]["id"])
-        assert state is not None
-        await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
-        mp3 = media.mp3_path(settings.media_dir, state.id)
-        mp3.parent.mkdir(parents=True, exist_ok=True)
-        mp3.write_bytes(b"ID3")  # done, and its file is there
+        await update_job(
+            settings, store, created.json()["data"]["id"], status=Status.DONE, progress=100
+        )
         done = await client.post("/submit", json=submit_body())
     assert [a.json()["data"]["status"] for a in (created, *queued, done)] == [
         "queued",

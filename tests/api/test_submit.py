@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import VIDEO_ID, app_client, submit_body, wait_for
+from tests.conftest import VIDEO_ID, app_client, submit_body, update_job, wait_for
 from tests.stand_in import StandIn, Thumb
-from ytmp3 import media
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
-from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs.state import ErrorCode, JobError, Status
 from ytmp3.jobs.worker import QUEUE
@@ -244,17 +241,8 @@ async def test_failed_conversion_does_not_block_the_video(
     store = Store.from_url(None)
     async with app_client(settings, store=store) as client:
         first = (await client.post("/submit", json=submit_body())).json()["data"]
-        jobs = JobStore(store.connect(), settings.result_ttl)
-        state = await jobs.get(first["id"])
-        assert state is not None
-        await jobs.save(
-            state.model_copy(
-                update={
-                    "status": Status.FAILED,
-                    "error": JobError(code=ErrorCode.DOWNLOAD_FAILED, message="x"),
-                }
-            )
-        )
+        error = JobError(code=ErrorCode.DOWNLOAD_FAILED, message="x")
+        await update_job(settings, store, first["id"], status=Status.FAILED, error=error)
         again = await client.post("/submit", json=submit_body())
     assert again.status_code == 201
     assert again.json()["data"]["id"] != first["id"]
@@ -273,18 +261,6 @@ async def test_expired_result_converts_anew(
     assert again.json()["data"]["id"] != first["id"]
 
 
-async def _done_with_its_mp3(settings: Settings, store: Store, first: dict[str, Any]) -> Path:
-    """Mark the job `first` done, with an MP3 in place, as a worker would have."""
-    jobs = JobStore(store.connect(), settings.result_ttl)
-    state = await jobs.get(first["id"])
-    assert state is not None
-    await jobs.save(state.model_copy(update={"status": Status.DONE, "progress": 100}))
-    mp3 = media.mp3_path(settings.media_dir, first["id"])
-    mp3.parent.mkdir(parents=True, exist_ok=True)
-    mp3.write_bytes(b"ID3")
-    return mp3
-
-
 @pytest.mark.parametrize("file_kept", [True, False], ids=["file-kept", "file-gone"])
 async def test_a_done_job_whose_mp3_is_gone_converts_anew(
     make_settings: SettingsFactory, stand_in: StandIn, file_kept: bool
@@ -295,7 +271,7 @@ async def test_a_done_job_whose_mp3_is_gone_converts_anew(
     store = Store.from_url(None)
     async with app_client(settings, store=store) as client:
         first = (await client.post("/submit", json=submit_body())).json()["data"]
-        mp3 = await _done_with_its_mp3(settings, store, first)
+        mp3 = await update_job(settings, store, first["id"], status=Status.DONE, progress=100)
         if not file_kept:
             mp3.unlink()
         answers = await asyncio.gather(
@@ -323,7 +299,7 @@ async def test_an_mp3_deleted_after_it_was_seen_is_noticed_within_seconds(
     store = Store.from_url(None)
     async with app_client(settings, store=store) as client:
         first = (await client.post("/submit", json=submit_body())).json()["data"]
-        mp3 = await _done_with_its_mp3(settings, store, first)
+        mp3 = await update_job(settings, store, first["id"], status=Status.DONE, progress=100)
         seen = await client.post("/submit", json=submit_body())
         mp3.unlink()
         codes: list[int] = []
