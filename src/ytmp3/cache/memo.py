@@ -1,4 +1,4 @@
-"""Answers read from Redis, remembered in-process and renewed ahead of their end.
+"""Answers read from Redis (or the disk), remembered in-process, renewed ahead of their end.
 
 A Memo joins a HotCache (the remembered answers) with a SingleFlight (one read at a
 time per key). A read that finds nothing remembered is shared by everyone asking at
