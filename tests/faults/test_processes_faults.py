@@ -179,3 +179,27 @@ async def test_a_download_killed_from_outside_is_retried_and_told(
     assert stand_in.downloads[VIDEO_ID] == 2
     told = [r.getMessage() for r in caplog.records]
     assert any("DOWNLOAD_FAILED: the download was killed by SIGKILL" in m for m in told), told
+
+
+async def test_ffmpeg_killed_from_outside_is_retried_and_told(
+    make_settings: SettingsFactory,
+    stand_in: StandIn,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ffmpeg gone mid-stream without a word: the audio is not at fault, so the job tries
+    again (a CONVERSION_FAILED from bad data would be final)."""
+    audio = make_audio(10)
+    stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 3)
+    caplog.set_level("INFO", logger="ytmp3.jobs.convert")
+    async with service(make_settings(redis_url=redis_url)) as client:
+        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1, timeout=15)
+        (ffmpeg,) = await wait_for(lambda: processes_mentioning(job_id), timeout=15)
+        os.kill(ffmpeg, signal.SIGKILL)
+        stand_in.sources[VIDEO_ID] = Source(audio)  # the next try gets it at once
+        final = await wait_finished(client, job_id, timeout=30)
+    assert final["status"] == "done", final
+    assert stand_in.downloads[VIDEO_ID] == 2
+    told = [r.getMessage() for r in caplog.records]
+    assert any("CONVERSION_FAILED: ffmpeg was killed by SIGKILL" in m for m in told), told

@@ -12,7 +12,7 @@ from ytmp3.jobs.errors import (
     MESSAGES,
     ConversionError,
     classify_download_error,
-    download_exit,
+    ended,
     failure,
     human_duration,
 )
@@ -176,4 +176,4 @@ def test_human_duration_never_says_zero_of_anything(seconds: int) -> None:
     ],
 )
 def test_a_silent_download_end_is_told_in_words(code: int, warning: str | None, told: str) -> None:
-    assert download_exit(code, warning) == told
+    assert ended("the download", code, warning) == told

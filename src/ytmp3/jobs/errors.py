@@ -47,9 +47,9 @@ def human_duration(seconds: int) -> str:
     return " ".join(parts) or "0 s"
 
 
-def download_exit(code: int, last_warning: str | None = None) -> str:
-    """How a download process ended without telling why, for the log: -9 -> "was killed by
-    SIGKILL", with yt-dlp's last warning, which is often the reason."""
+def ended(what: str, code: int, last_warning: str | None = None) -> str:
+    """How a process ended without telling why, for the log: ("the download", -9) ->
+    "the download was killed by SIGKILL"; with yt-dlp's last warning, often the reason."""
     if code < 0:
         try:
             how = f"was killed by {signal.Signals(-code).name}"
@@ -57,9 +57,7 @@ def download_exit(code: int, last_warning: str | None = None) -> str:
             how = f"was killed by signal {-code}"
     else:
         how = f"exited with code {code}"
-    return f"the download {how}" + (
-        f" (yt-dlp's last warning: {last_warning})" if last_warning else ""
-    )
+    return f"{what} {how}" + (f" (yt-dlp's last warning: {last_warning})" if last_warning else "")
 
 
 _UNAVAILABLE = re.compile(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ytmp3.jobs.errors import classify_download_error, download_exit, failure, human_duration
+from ytmp3.jobs.errors import classify_download_error, ended, failure, human_duration
 from ytmp3.jobs.fetch import Job
 from ytmp3.jobs.fetch_client import Download, FetchServer, FetchServerError
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -177,13 +177,19 @@ async def _supervise(
     if download_errors:
         raise classify_download_error(str(download_errors[-1].get("message", "")))
     if fetch_rc != 0 and not cut_off:
-        detail = download_exit(fetch_rc, last_warning)
+        detail = ended("the download", fetch_rc, last_warning)
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
+    if encode_rc < 0:
+        # Killed from outside (ours are killed only on a timeout or a cancel, which never
+        # get here): the data is not at fault, so it is worth another try.
+        raise failure(
+            ErrorCode.CONVERSION_FAILED, retryable=True, detail=ended("ffmpeg", encode_rc)
+        )
     if encode_rc != 0:
         detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
         raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
     if fetch_rc != 0:
-        detail = download_exit(fetch_rc, last_warning)
+        detail = ended("the download", fetch_rc, last_warning)
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
