@@ -50,6 +50,12 @@ CONVERSION_SECONDS = Histogram(
     buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800),
 )
 CONVERSIONS_RUNNING = Gauge("ytmp3_conversions_running", "Conversions this worker runs now")
+CONVERSION_RETRIES = Counter(
+    "ytmp3_conversion_retries",
+    "Attempts that failed and were tried again, by error code (a steady count of killed "
+    "processes may mean too little memory)",
+    ["error"],
+)
 
 
 def conversion_ended(state: JobState, seconds: float) -> str:

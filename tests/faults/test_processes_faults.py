@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
 from tests.integration.helpers import (
@@ -148,6 +149,12 @@ async def test_stalled_source_does_not_block_other_jobs(
     assert timed_out["status"] == "failed" and timed_out["error"]["code"] == "TIMEOUT"
 
 
+def _retries(code: str) -> float:
+    """ytmp3_conversion_retries_total{error=code} of this process (its workers run here)."""
+    value = REGISTRY.get_sample_value("ytmp3_conversion_retries_total", {"error": code})
+    return value or 0.0
+
+
 @pytest.mark.parametrize("sent", [0, 64 * 1024], ids=["before-any-audio", "mid-stream"])
 async def test_a_download_killed_from_outside_is_retried_and_told(
     make_settings: SettingsFactory,
@@ -162,6 +169,7 @@ async def test_a_download_killed_from_outside_is_retried_and_told(
     audio = make_audio(10)
     stand_in.sources[VIDEO_ID] = Source(audio, stall_after=sent)
     caplog.set_level("INFO", logger="ytmp3.jobs.convert")
+    retries = _retries("DOWNLOAD_FAILED")
     async with service(make_settings(redis_url=redis_url)) as client:
         job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
 
@@ -179,6 +187,7 @@ async def test_a_download_killed_from_outside_is_retried_and_told(
     assert stand_in.downloads[VIDEO_ID] == 2
     told = [r.getMessage() for r in caplog.records]
     assert any("DOWNLOAD_FAILED: the download was killed by SIGKILL" in m for m in told), told
+    assert _retries("DOWNLOAD_FAILED") == retries + 1
 
 
 async def test_ffmpeg_killed_from_outside_is_retried_and_told(
@@ -192,6 +201,7 @@ async def test_ffmpeg_killed_from_outside_is_retried_and_told(
     audio = make_audio(10)
     stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 3)
     caplog.set_level("INFO", logger="ytmp3.jobs.convert")
+    retries = _retries("CONVERSION_FAILED")
     async with service(make_settings(redis_url=redis_url)) as client:
         job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
         await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1, timeout=15)
@@ -203,3 +213,4 @@ async def test_ffmpeg_killed_from_outside_is_retried_and_told(
     assert stand_in.downloads[VIDEO_ID] == 2
     told = [r.getMessage() for r in caplog.records]
     assert any("CONVERSION_FAILED: ffmpeg was killed by SIGKILL" in m for m in told), told
+    assert _retries("CONVERSION_FAILED") == retries + 1

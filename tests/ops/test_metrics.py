@@ -113,6 +113,7 @@ async def test_names_follow_prometheus_conventions(
         "ytmp3_conversions": "counter",
         "ytmp3_conversion_duration_seconds": "histogram",
         "ytmp3_conversions_running": "gauge",
+        "ytmp3_conversion_retries": "counter",
         "ytmp3_http_requests": "counter",
         "ytmp3_http_request_duration_seconds": "histogram",
         "ytmp3_http_response_bytes": "counter",

@@ -160,6 +160,7 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Pa
             if not exc.retryable or delay is None:
                 raise
             log.info("job %s: try %d failed (%s)", tracker.state.id, attempt, exc)
+            metrics.CONVERSION_RETRIES.labels(exc.code.value).inc()
             await asyncio.sleep(delay)
         else:
             if tracker.state.duration is None:
