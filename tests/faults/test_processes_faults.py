@@ -214,3 +214,26 @@ async def test_ffmpeg_killed_from_outside_is_retried_and_told(
     told = [r.getMessage() for r in caplog.records]
     assert any("CONVERSION_FAILED: ffmpeg was killed by SIGKILL" in m for m in told), told
     assert _retries("CONVERSION_FAILED") == retries + 1
+
+
+async def test_a_fetch_server_killed_mid_job_is_replaced_and_the_job_done(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
+) -> None:
+    """The worker's yt-dlp server dies (its download with it): the job is tried again on a
+    new server, as if only the download had died."""
+    audio = make_audio(10)
+    stand_in.sources[VIDEO_ID] = Source(audio, stall_after=64 * 1024)
+    retries = _retries("DOWNLOAD_FAILED")
+    async with service(make_settings(redis_url=redis_url)) as client:
+        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1, timeout=15)
+        (server,) = fetch_servers_of(os.getpid())
+        os.kill(server, signal.SIGKILL)
+        stand_in.sources[VIDEO_ID] = Source(audio)
+        stand_in.release_stalls.set()
+        final = await wait_finished(client, job_id, timeout=30)
+        (replacement,) = fetch_servers_of(os.getpid())
+    assert final["status"] == "done", final
+    assert replacement != server
+    assert stand_in.downloads[VIDEO_ID] == 2
+    assert _retries("DOWNLOAD_FAILED") == retries + 1
