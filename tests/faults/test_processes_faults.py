@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,6 +156,34 @@ def _retries(code: str) -> float:
     return value or 0.0
 
 
+def _downloads(job_id: str) -> list[int]:
+    """The download processes of this process's workers (forks of their fetch servers)."""
+    return [pid for server in fetch_servers_of(os.getpid()) for pid in fetch_servers_of(server)]
+
+
+def _fetch_servers(job_id: str) -> list[int]:
+    return fetch_servers_of(os.getpid())
+
+
+async def _kill_mid_job(
+    settings: Settings, stand_in: StandIn, first: Source, victims: Callable[[str], list[int]]
+) -> dict[str, Any]:
+    """Submit, with `first` as the source; once its download began, SIGKILL the one process
+    `victims(job_id)` finds, as the kernel's OOM killer would. The next try gets the whole
+    audio at once. Returns the job's end."""
+    stand_in.sources[VIDEO_ID] = first
+    async with service(settings) as client:
+        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1 and victims(job_id), timeout=15)
+        (victim,) = victims(job_id)
+        os.kill(victim, signal.SIGKILL)
+        stand_in.sources[VIDEO_ID] = Source(first.data)
+        stand_in.release_stalls.set()
+        final: dict[str, Any] = await wait_finished(client, job_id, timeout=30)
+    assert stand_in.downloads[VIDEO_ID] == 2
+    return final
+
+
 @pytest.mark.parametrize("sent", [0, 64 * 1024], ids=["before-any-audio", "mid-stream"])
 async def test_a_download_killed_from_outside_is_retried_and_told(
     make_settings: SettingsFactory,
@@ -163,28 +192,14 @@ async def test_a_download_killed_from_outside_is_retried_and_told(
     caplog: pytest.LogCaptureFixture,
     sent: int,
 ) -> None:
-    """As the kernel's OOM killer would: SIGKILL, no word from yt-dlp. ffmpeg then fails on
-    the cut stream, or ends early; either way the download failed, so the job tries again,
-    and the log says what happened rather than a bare exit code."""
-    audio = make_audio(10)
-    stand_in.sources[VIDEO_ID] = Source(audio, stall_after=sent)
+    """No word from yt-dlp. ffmpeg then fails on the cut stream, or ends early; either way
+    the download failed, so the job tries again, and the log says what happened rather
+    than a bare exit code."""
     caplog.set_level("INFO", logger="ytmp3.jobs.convert")
     retries = _retries("DOWNLOAD_FAILED")
-    async with service(make_settings(redis_url=redis_url)) as client:
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-
-        def downloads() -> list[int]:
-            servers = fetch_servers_of(os.getpid())
-            return [pid for server in servers for pid in fetch_servers_of(server)]
-
-        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1 and downloads(), timeout=15)
-        (download,) = downloads()
-        os.kill(download, signal.SIGKILL)
-        stand_in.sources[VIDEO_ID] = Source(audio)  # the next try gets it all
-        stand_in.release_stalls.set()
-        final = await wait_finished(client, job_id, timeout=30)
+    source = Source(make_audio(10), stall_after=sent)
+    final = await _kill_mid_job(make_settings(redis_url=redis_url), stand_in, source, _downloads)
     assert final["status"] == "done", final
-    assert stand_in.downloads[VIDEO_ID] == 2
     told = [r.getMessage() for r in caplog.records]
     assert any("DOWNLOAD_FAILED: the download was killed by SIGKILL" in m for m in told), told
     assert _retries("DOWNLOAD_FAILED") == retries + 1
@@ -198,19 +213,14 @@ async def test_ffmpeg_killed_from_outside_is_retried_and_told(
 ) -> None:
     """ffmpeg gone mid-stream without a word: the audio is not at fault, so the job tries
     again (a CONVERSION_FAILED from bad data would be final)."""
-    audio = make_audio(10)
-    stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 3)
     caplog.set_level("INFO", logger="ytmp3.jobs.convert")
     retries = _retries("CONVERSION_FAILED")
-    async with service(make_settings(redis_url=redis_url)) as client:
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1, timeout=15)
-        (ffmpeg,) = await wait_for(lambda: processes_mentioning(job_id), timeout=15)
-        os.kill(ffmpeg, signal.SIGKILL)
-        stand_in.sources[VIDEO_ID] = Source(audio)  # the next try gets it at once
-        final = await wait_finished(client, job_id, timeout=30)
+    audio = make_audio(10)
+    source = Source(audio, bytes_per_second=len(audio) // 3)  # the download writes on
+    final = await _kill_mid_job(
+        make_settings(redis_url=redis_url), stand_in, source, processes_mentioning
+    )
     assert final["status"] == "done", final
-    assert stand_in.downloads[VIDEO_ID] == 2
     told = [r.getMessage() for r in caplog.records]
     assert any("CONVERSION_FAILED: ffmpeg was killed by SIGKILL" in m for m in told), told
     assert _retries("CONVERSION_FAILED") == retries + 1
@@ -220,20 +230,10 @@ async def test_a_fetch_server_killed_mid_job_is_replaced_and_the_job_done(
     make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
 ) -> None:
     """The worker's yt-dlp server dies (its download with it): the job is tried again on a
-    new server, as if only the download had died."""
-    audio = make_audio(10)
-    stand_in.sources[VIDEO_ID] = Source(audio, stall_after=64 * 1024)
+    new server (the dead one could not have served it), as if only the download had died."""
     retries = _retries("DOWNLOAD_FAILED")
-    async with service(make_settings(redis_url=redis_url)) as client:
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-        await wait_for(lambda: stand_in.downloads[VIDEO_ID] == 1, timeout=15)
-        (server,) = fetch_servers_of(os.getpid())
-        os.kill(server, signal.SIGKILL)
-        stand_in.sources[VIDEO_ID] = Source(audio)
-        stand_in.release_stalls.set()
-        final = await wait_finished(client, job_id, timeout=30)
-        (replacement,) = fetch_servers_of(os.getpid())
+    source = Source(make_audio(10), stall_after=64 * 1024)
+    settings = make_settings(redis_url=redis_url)
+    final = await _kill_mid_job(settings, stand_in, source, _fetch_servers)
     assert final["status"] == "done", final
-    assert replacement != server
-    assert stand_in.downloads[VIDEO_ID] == 2
     assert _retries("DOWNLOAD_FAILED") == retries + 1
