@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import VIDEO_ID, make_audio, wait_for
 from tests.stand_in import Source, StandIn
 from ytmp3.jobs.fetch import Job, Options
-from ytmp3.jobs.fetch_client import LOST, Download, FetchServer, FetchServerError
+from ytmp3.jobs.fetch_client import LOST, Download, Fetcher, FetchServer, FetchServerError
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def _read_all(fd: int) -> bytes:
         return pipe.read()
 
 
-async def start(server: FetchServer, job: Job) -> tuple[Download, asyncio.Future[bytes], int]:
+async def start(server: Fetcher, job: Job) -> tuple[Download, asyncio.Future[bytes], int]:
     """Start a download; return it, the future of its audio and the events pipe to read."""
     audio_r, audio_w = os.pipe()
     events_r, events_w = os.pipe()
@@ -63,7 +63,7 @@ async def start(server: FetchServer, job: Job) -> tuple[Download, asyncio.Future
     return download, audio, events_r
 
 
-async def fetch(server: FetchServer, job: Job) -> Fetched:
+async def fetch(server: Fetcher, job: Job) -> Fetched:
     download, audio, events_r = await start(server, job)
     events = await asyncio.to_thread(_read_all, events_r)
     return Fetched(

@@ -22,7 +22,7 @@ from ytmp3.config import Settings
 from ytmp3.jobs import lease, pipeline
 from ytmp3.jobs.errors import ConversionError, failure
 from ytmp3.jobs.fetch import Job
-from ytmp3.jobs.fetch_client import FetchServer
+from ytmp3.jobs.fetch_client import Fetcher
 from ytmp3.jobs.state import ErrorCode, JobError, Status
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
@@ -49,7 +49,7 @@ class JobContext:
     redis: Redis
     http: httpx.AsyncClient
     worker_id: str
-    fetcher: FetchServer
+    fetcher: Fetcher
 
 
 async def convert(ctx: dict[str, Any], job_id: str) -> str:

@@ -1,4 +1,5 @@
-"""The worker's side of the fetch server: starts it, asks it for downloads, restarts it."""
+"""The worker's side of its downloads: the fetch server (started, asked, restarted), or,
+where that cannot run, a fresh process per download (ytmp3.jobs.fetch_process)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import logging
 import socket
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from ytmp3.jobs import fetch
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -20,7 +21,7 @@ LOST = -9  # the exit code told for a download whose server died: it died with i
 
 
 class FetchServerError(Exception):
-    """The fetch server ended before it could start a download."""
+    """A download could not be started (the fetch server ended, or no process started)."""
 
 
 class Download:
@@ -39,6 +40,52 @@ class Download:
 
     def kill(self) -> None:
         kill_group(self.pid)
+
+
+class Fetcher(Protocol):
+    """What a job needs to start its download."""
+
+    async def start(self) -> None: ...
+    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download: ...
+    async def close(self) -> None: ...
+
+
+def make_fetcher(options: fetch.Options) -> Fetcher:
+    """The fetch server on Linux; elsewhere it cannot run (ytmp3.jobs.fetch_process)."""
+    return FetchServer(options) if sys.platform == "linux" else ProcessPerDownload(options)
+
+
+class ProcessPerDownload:
+    """Each download a fresh Python: about a second more per job, but portable."""
+
+    def __init__(self, options: fetch.Options) -> None:
+        self._options = options
+        self._running: set[Download] = set()
+
+    async def start(self) -> None:
+        """Nothing to warm up: each download starts from nothing."""
+
+    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ytmp3.jobs.fetch_process",
+                self._options.to_json(), job.to_json(), str(events_fd),
+                stdin=asyncio.subprocess.DEVNULL, stdout=audio_fd, pass_fds=(events_fd,),
+                start_new_session=True, preexec_fn=die_with_parent,
+            )  # fmt: skip
+        except OSError as exc:
+            raise FetchServerError(f"no download process started: {exc}") from exc
+        ended = asyncio.ensure_future(process.wait())
+        download = Download(process.pid, ended)
+        self._running.add(download)
+        ended.add_done_callback(lambda _: self._running.discard(download))
+        return download
+
+    async def close(self) -> None:
+        """Kill the downloads still running: they end with their worker."""
+        for download in list(self._running):
+            download.kill()
+            await download.wait()
 
 
 def _kill_started(started: asyncio.Future[Download]) -> None:

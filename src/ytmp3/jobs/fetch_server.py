@@ -23,6 +23,7 @@ import select
 import signal
 import socket
 import sys
+import traceback
 from typing import NoReturn
 
 from ytmp3.jobs import fetch
@@ -115,6 +116,8 @@ def _download(
             code = fetch.download(prepared, job)
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+    except Exception:
+        traceback.print_exc()  # to the worker's stderr; the job's log tells only the exit
     finally:
         # Everything is written: skip the interpreter's teardown of yt-dlp's modules,
         # and the server's own clean-up, which is not this process's to run.

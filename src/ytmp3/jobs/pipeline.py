@@ -1,6 +1,7 @@
 """One conversion attempt: a download process streams audio straight into ffmpeg.
 
-The download is forked by the worker's fetch server (jobs/fetch_server.py); ffmpeg is
+The download is forked by the worker's fetch server (jobs/fetch_server.py), or started
+as a process of its own where that cannot run (jobs/fetch_process.py); ffmpeg is
 started here. Each leads a process group of its own (yt-dlp may start helpers), so a
 timeout or a cancellation kills everything and leaves no process behind. ffmpeg writes
 beside the final name; only a complete, tagged file is renamed into place.
@@ -19,7 +20,7 @@ from typing import Any, BinaryIO
 
 from ytmp3.jobs.errors import classify_download_error, ended, failure, human_duration
 from ytmp3.jobs.fetch import Job
-from ytmp3.jobs.fetch_client import Download, FetchServer, FetchServerError
+from ytmp3.jobs.fetch_client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
 from ytmp3.jobs.state import ErrorCode
 
@@ -60,7 +61,7 @@ def ffmpeg_args(ffmpeg: str, bitrate: int, out: Path, max_duration: int) -> list
 async def convert(
     job: Job,
     *,
-    fetcher: FetchServer,
+    fetcher: Fetcher,
     ffmpeg: str,
     bitrate: int,
     out: Path,

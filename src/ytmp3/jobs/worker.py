@@ -23,7 +23,7 @@ from ytmp3.jobs import heartbeat, lease, wakeup
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
 from ytmp3.jobs.fetch import Options
-from ytmp3.jobs.fetch_client import FetchServer
+from ytmp3.jobs.fetch_client import Fetcher, make_fetcher
 from ytmp3.jobs.js_runtime import js_runtimes
 from ytmp3.jobs.wakeup import PromptWorker
 
@@ -52,7 +52,7 @@ def fetch_options(settings: Settings) -> Options:
     )
 
 
-def create_worker(settings: Settings, redis: ArqRedis, fetcher: FetchServer) -> Worker:
+def create_worker(settings: Settings, redis: ArqRedis, fetcher: Fetcher) -> Worker:
     """One ARQ worker on `redis`; `fetcher` is lent by run_worker and outlives it."""
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -129,7 +129,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     """
     stopping = asyncio.Event()
     current: list[Worker] = []
-    fetcher = FetchServer(fetch_options(settings))
+    fetcher = make_fetcher(fetch_options(settings))
 
     def on_signal(sig: signal.Signals) -> None:
         stopping.set()
