@@ -1,7 +1,8 @@
 """The download half of a conversion: yt-dlp writing the best audio stream to stdout.
 
 It runs in a process forked from the fetch server (jobs/fetch_server.py), which has
-yt-dlp imported and warmed up by `prepare`; stdout is the pipe into ffmpeg. Events
+yt-dlp imported and warmed up by `prepare`, or, where that server cannot run, in a
+process of its own (jobs/fetch_process.py); stdout is the pipe into ffmpeg. Events
 go, one JSON object per line, to a second pipe:
 {"event": "info" | "progress" | "log" | "error" | "finished", ...}.
 """
@@ -11,13 +12,18 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import os
+import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Self, TextIO, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TextIO, cast
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
+SOFTWARE_ERROR = 70  # EX_SOFTWARE: a download process that failed before it could say why
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
 
@@ -176,6 +182,32 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
         extractor.initialize()
         if extractor.ie_key() == "Generic":
             extractor._extract_embeds(url, "<html><head></head><body></body></html>")
+
+
+def run(prepared: Prepared, job: Job, events_fd: int) -> int:
+    """In a download process, stdout being the audio pipe: download `job`, telling events
+    on `events_fd`; returns the process's exit code."""
+    with os.fdopen(events_fd, "w", buffering=1, encoding="utf-8") as stream:
+        prepared.events.attach(stream)
+        code = download(prepared, job)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+    return code
+
+
+def exit_with(body: Callable[[], int]) -> NoReturn:
+    """End the download process with what `body` returns (SOFTWARE_ERROR should it raise).
+
+    Everything is written by then: os._exit skips the interpreter's teardown of yt-dlp's
+    modules, which costs time and could write to the pipes.
+    """
+    code = SOFTWARE_ERROR
+    try:
+        code = body()
+    except Exception:
+        traceback.print_exc()  # to the worker's stderr; the job's log tells only the exit
+    finally:
+        os._exit(code)
 
 
 def download(prepared: Prepared, job: Job) -> int:

@@ -10,29 +10,15 @@ talks over SOCK_SEQPACKET, which macOS lacks.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import traceback
 from typing import NoReturn
 
 from ytmp3.jobs import fetch
 
 
 def main(argv: list[str]) -> NoReturn:
-    code = 70  # EX_SOFTWARE, should anything below fail
-    try:
-        prepared = fetch.prepare(fetch.Options.from_json(argv[1]))
-        with os.fdopen(int(argv[3]), "w", buffering=1, encoding="utf-8") as stream:
-            prepared.events.attach(stream)
-            code = fetch.download(prepared, fetch.Job.from_json(argv[2]))
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()
-    except Exception:
-        traceback.print_exc()  # to the worker's stderr; the job's log tells only the exit
-    finally:
-        # Everything is written: skip the interpreter's teardown of yt-dlp's modules.
-        os._exit(code)
+    options, job = fetch.Options.from_json(argv[1]), fetch.Job.from_json(argv[2])
+    fetch.exit_with(lambda: fetch.run(fetch.prepare(options), job, int(argv[3])))
 
 
 if __name__ == "__main__":

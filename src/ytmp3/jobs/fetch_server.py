@@ -23,7 +23,6 @@ import select
 import signal
 import socket
 import sys
-import traceback
 from typing import NoReturn
 
 from ytmp3.jobs import fetch
@@ -98,9 +97,10 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
 def _download(
     sock: socket.socket, prepared: fetch.Prepared, job: fetch.Job, data_fd: int, events_fd: int
 ) -> NoReturn:
-    """In the forked process: become the download, then leave without any clean-up."""
-    code = 70  # EX_SOFTWARE, should anything below fail
-    try:
+    """In the forked process: become the download. It leaves without the server's own
+    clean-up, which is not this process's to run."""
+
+    def become() -> int:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         server = os.getppid()
@@ -108,20 +108,12 @@ def _download(
         os.setpgid(0, 0)
         die_with_parent()
         if os.getppid() != server:
-            os._exit(code)  # the server died before the line above took effect
+            return fetch.SOFTWARE_ERROR  # the server died before the line above took effect
         os.dup2(data_fd, 1)
         os.close(data_fd)
-        with os.fdopen(events_fd, "w", buffering=1, encoding="utf-8") as stream:
-            prepared.events.attach(stream)
-            code = fetch.download(prepared, job)
-            with contextlib.suppress(OSError, ValueError):
-                sys.stdout.flush()
-    except Exception:
-        traceback.print_exc()  # to the worker's stderr; the job's log tells only the exit
-    finally:
-        # Everything is written: skip the interpreter's teardown of yt-dlp's modules,
-        # and the server's own clean-up, which is not this process's to run.
-        os._exit(code)
+        return fetch.run(prepared, job, events_fd)
+
+    fetch.exit_with(become)
 
 
 def main(argv: list[str]) -> int:
