@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 
@@ -18,7 +19,7 @@ from tests.stand_in import Source, StandIn
 from ytmp3 import media
 from ytmp3.config import Settings
 from ytmp3.jobs import worker
-from ytmp3.jobs.fetch import Options
+from ytmp3.jobs.fetch import SOFTWARE_ERROR, Options
 from ytmp3.jobs.fetch_client import FetchServer, ProcessPerDownload, make_fetcher
 
 SettingsFactory = Callable[..., Settings]
@@ -101,3 +102,16 @@ async def test_a_whole_conversion_through_it(
     assert final["status"] == "done", final
     assert final["title"] == VIDEO_ID
     assert_mp3(media.mp3_path(settings.media_dir, job_id), seconds=5, bitrate=128)
+
+
+def test_a_download_that_fails_before_it_starts_says_why_on_stderr(stand_in: StandIn) -> None:
+    """The job's log gets only the exit code; the traceback must reach the worker's stderr."""
+    options = Options(source_url=stand_in.source_url)
+    result = subprocess.run(
+        [sys.executable, "-m", "ytmp3.jobs.fetch_process",
+         options.to_json(), job(stand_in).to_json(), "987"],  # no such events fd
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == SOFTWARE_ERROR
+    assert "Traceback" in result.stderr and "Bad file descriptor" in result.stderr, result.stderr
+    assert result.stdout == ""  # nothing reached the audio pipe
