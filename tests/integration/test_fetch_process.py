@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -108,10 +109,38 @@ def test_a_download_that_fails_before_it_starts_says_why_on_stderr(stand_in: Sta
     """The job's log gets only the exit code; the traceback must reach the worker's stderr."""
     options = Options(source_url=stand_in.source_url)
     result = subprocess.run(
-        [sys.executable, "-m", "ytmp3.jobs.fetch_process",
-         options.to_json(), job(stand_in).to_json(), "987"],  # no such events fd
+        [sys.executable, "-m", "ytmp3.jobs.fetch_process", "987"],  # no such events fd
+        input=f"{options.to_json()}\n{job(stand_in).to_json()}\n",
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == SOFTWARE_ERROR
     assert "Traceback" in result.stderr and "Bad file descriptor" in result.stderr, result.stderr
     assert result.stdout == ""  # nothing reached the audio pipe
+
+
+async def test_a_proxy_password_is_on_no_command_line(
+    stand_in: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any local user can read a process's command line: the options go on stdin."""
+    started: list[tuple[str, ...]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def recorded(*argv: str, **kw: Any) -> asyncio.subprocess.Process:
+        started.append(argv)
+        return await real(*argv, **kw)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recorded)
+    options = Options(source_url=stand_in.source_url, proxy="http://me:s3cret-pw@127.0.0.1:9")
+    stand_in.sources[VIDEO_ID] = Source(make_audio(1))
+    server, portable = FetchServer(options), ProcessPerDownload(options)
+    try:
+        for fetcher in (server, portable):
+            fetched = await fetch(fetcher, job(stand_in))
+            assert fetched.code == 1  # it went to the proxy, which is not there
+            errors = [e for e in fetched.events if e["event"] == "error"]
+            assert "127.0.0.1:9" in errors[0]["message"] or "refused" in errors[0]["message"]
+    finally:
+        await server.close()
+        await portable.close()
+    assert [argv[2] for argv in started] == ["ytmp3.jobs.fetch_server", "ytmp3.jobs.fetch_process"]
+    assert not any("s3cret" in arg for argv in started for arg in argv), started

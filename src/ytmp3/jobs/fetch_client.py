@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 import sys
+from asyncio.subprocess import Process
 from typing import Any, Protocol
 
 from ytmp3.jobs import fetch
@@ -42,6 +43,23 @@ class Download:
         kill_group(self.pid)
 
 
+async def _python(module: str, *args: str, given: str, **options: Any) -> Process:
+    """`python -m module args...` in a process group of its own that dies with us, given
+    `given` on its stdin: never on its command line, which any local user may read (a
+    proxy's password)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args,
+        stdin=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent,
+        **options,
+    )  # fmt: skip
+    assert process.stdin is not None
+    with contextlib.suppress(ConnectionError):  # it died at once: its end tells the rest
+        process.stdin.write(given.encode())
+        await process.stdin.drain()
+    process.stdin.close()
+    return process
+
+
 class Fetcher(Protocol):
     """What a job needs to start its download."""
 
@@ -67,11 +85,10 @@ class ProcessPerDownload:
 
     async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download:
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ytmp3.jobs.fetch_process",
-                self._options.to_json(), job.to_json(), str(events_fd),
-                stdin=asyncio.subprocess.DEVNULL, stdout=audio_fd, pass_fds=(events_fd,),
-                start_new_session=True, preexec_fn=die_with_parent,
+            process = await _python(
+                "ytmp3.jobs.fetch_process", str(events_fd),
+                given=f"{self._options.to_json()}\n{job.to_json()}\n",
+                stdout=audio_fd, pass_fds=(events_fd,),
             )  # fmt: skip
         except OSError as exc:
             raise FetchServerError(f"no download process started: {exc}") from exc
@@ -112,12 +129,10 @@ class FetchServer:
                 return
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                self._process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "ytmp3.jobs.fetch_server",
-                    str(child.fileno()), self._options.to_json(),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                    pass_fds=(child.fileno(),),
-                    start_new_session=True, preexec_fn=die_with_parent,
+                self._process = await _python(
+                    "ytmp3.jobs.fetch_server", str(child.fileno()),
+                    given=self._options.to_json(),
+                    stdout=asyncio.subprocess.DEVNULL, pass_fds=(child.fileno(),),
                 )  # fmt: skip
             except BaseException:
                 parent.close()

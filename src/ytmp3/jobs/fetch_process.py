@@ -1,7 +1,9 @@
 """One download in a fresh process, for where the fetch server cannot run (not Linux).
 
-`python -m ytmp3.jobs.fetch_process OPTIONS_JSON JOB_JSON EVENTS_FD`: stdout is the audio
-pipe into ffmpeg and EVENTS_FD the events pipe, as for a download the fetch server forks.
+`python -m ytmp3.jobs.fetch_process EVENTS_FD`, given its fetch.Options and fetch.Job as
+two lines of JSON on stdin: stdout is the audio pipe into ffmpeg and EVENTS_FD the events
+pipe, as for a download the fetch server forks.
+
 It pays yt-dlp's import and first extraction (about a second) on every job, where the
 fetch server pays them once; but the server forks a process that has loaded yt-dlp (and
 the TLS and proxy set-up under it) without exec, which only Linux does safely, and it
@@ -17,8 +19,12 @@ from ytmp3.jobs import fetch
 
 
 def main(argv: list[str]) -> NoReturn:
-    options, job = fetch.Options.from_json(argv[1]), fetch.Job.from_json(argv[2])
-    fetch.exit_with(lambda: fetch.run(fetch.prepare(options), job, int(argv[3])))
+    options, job = sys.stdin.read().splitlines()  # off the command line: see fetch_client
+    fetch.exit_with(
+        lambda: fetch.run(
+            fetch.prepare(fetch.Options.from_json(options)), fetch.Job.from_json(job), int(argv[1])
+        )
+    )
 
 
 if __name__ == "__main__":

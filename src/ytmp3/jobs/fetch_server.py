@@ -4,7 +4,8 @@ A fresh Python that imports yt-dlp and makes its first extraction spends over a 
 before the first byte of audio; a fork of a process that already has spends a few
 milliseconds, and shares its memory until it writes to it.
 
-`python -m ytmp3.jobs.fetch_server SOCKET_FD OPTIONS_JSON` serves its worker over a
+`python -m ytmp3.jobs.fetch_server SOCKET_FD`, given its fetch.Options as JSON on stdin
+(a proxy's password stays off the command line), serves its worker over a
 SOCK_SEQPACKET socket. A request is a fetch.Job as JSON with two file descriptors
 attached: the audio pipe (the download's stdout) and the events pipe. The answer is
 {"pid": N} (or {"error": "..."} when it could not start one), and when that process
@@ -118,7 +119,7 @@ def _download(
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
-    prepared = fetch.prepare(fetch.Options.from_json(argv[2]))
+    prepared = fetch.prepare(fetch.Options.from_json(sys.stdin.read()))  # see fetch_client
     with sock:
         serve(sock, prepared)
     return 0
