@@ -19,12 +19,12 @@ from tests.integration.helpers import (
     assert_mp3,
     fetch_servers_of,
     free_port,
+    processes_mentioning,
     service,
     settings_env,
     wait_http,
     ytmp3_process,
 )
-from tests.integration.test_worker import processes_mentioning
 from tests.stand_in import Source, StandIn, Thumb
 from ytmp3 import media
 from ytmp3.config import Settings

@@ -117,19 +117,33 @@ def ytmp3_process(
                     proc.wait()
 
 
+def _live_processes() -> Iterator[tuple[int, str, int]]:
+    """(pid, command line, parent pid) of every live process but this one."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state, ppid = (entry / "stat").read_text().split(") ")[-1].split()[:2]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if state != "Z":
+            yield int(entry.name), cmdline, int(ppid)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains `text`."""
+    return [pid for pid, cmdline, _ in _live_processes() if text in cmdline]
+
+
 def fetch_servers_of(parent: int) -> list[int]:
     """Pids of the live fetch servers that the process `parent` started; given a fetch
     server's pid, those of its downloads (forks of it, so with the same command line)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state, ppid = (entry / "stat").read_text().split(") ")[-1].split()[:2]
-        except (OSError, ValueError):
-            continue  # not a process, or gone
-        if b"ytmp3.jobs.fetch_server" in cmdline and state != "Z" and ppid == str(parent):
-            found.append(int(entry.name))
-    return found
+    return [
+        pid
+        for pid, cmdline, ppid in _live_processes()
+        if "ytmp3.jobs.fetch_server" in cmdline and ppid == parent
+    ]
 
 
 async def wait_http(base: str, path: str = "/healthz", timeout: float = 30.0) -> None:

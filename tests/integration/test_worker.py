@@ -17,7 +17,7 @@ import pytest
 from mutagen.id3 import ID3
 
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
-from tests.integration.helpers import service
+from tests.integration.helpers import processes_mentioning, service
 from tests.stand_in import Proxy, Source, StandIn, start_proxy
 from ytmp3 import media
 from ytmp3.config import Settings
@@ -31,22 +31,6 @@ pytestmark = pytest.mark.slow
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff as in production, only shorter."""
     monkeypatch.setattr(convert_module, "RETRY_DELAYS", (0.2, 0.4))
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes whose command line contains `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split(") ")[-1][:1]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 async def submit(client: httpx.AsyncClient, **kwargs: Any) -> str:

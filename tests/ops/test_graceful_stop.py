@@ -14,8 +14,13 @@ import httpx
 import pytest
 
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
-from tests.integration.helpers import assert_mp3, free_port, wait_http, ytmp3_process
-from tests.integration.test_worker import processes_mentioning
+from tests.integration.helpers import (
+    assert_mp3,
+    free_port,
+    processes_mentioning,
+    wait_http,
+    ytmp3_process,
+)
 from tests.ops.processes import conversions, env_for, stop, worker_check
 from tests.stand_in import Source, StandIn, Thumb
 from ytmp3 import media
