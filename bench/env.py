@@ -309,7 +309,7 @@ def resident_frames(pids: list[int]) -> int | None:
     return len(frames) * PAGE if frames else None
 
 
-FETCH_SERVER = "ytmp3.jobs.fetch_server"
+FETCH_SERVER = "ytmp3.jobs.fetch.server"
 
 
 def _label(proc: psutil.Process) -> str:

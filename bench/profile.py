@@ -43,9 +43,9 @@ from bench.rows import (
     measure_pickups,
     sequential_latencies,
 )
-from ytmp3.jobs import fetch
-from ytmp3.jobs.fetch_client import FetchServer
-from ytmp3.jobs.js_runtime import js_runtimes
+from ytmp3.jobs.fetch import ytdlp as fetch
+from ytmp3.jobs.fetch.client import FetchServer
+from ytmp3.jobs.fetch.js_runtime import js_runtimes
 
 PROFILES = Path(__file__).resolve().parent / "profiles"
 PYSPY_RATE = 200
@@ -309,7 +309,7 @@ EXPERIMENT = r"""
 import json, os, sys, time
 began = time.perf_counter()
 import yt_dlp
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp as fetch
 imported = time.perf_counter()
 options, url, warm = fetch.Options.from_json(sys.argv[1]), sys.argv[2], sys.argv[3] == "warm"
 if warm:
@@ -366,7 +366,7 @@ def fetch_experiments(bench: Bench, runs: int = 3) -> list[str]:
 def fetch_pyinstrument(bench: Bench, out: Path) -> list[str]:
     """Where the fetch server's warm-up goes."""
     code = (
-        "import sys; from ytmp3.jobs import fetch; "
+        "import sys; from ytmp3.jobs.fetch import ytdlp as fetch; "
         "fetch.prepare(fetch.Options.from_json(sys.argv[1]))"
     )
     argv = [

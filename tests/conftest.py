@@ -20,12 +20,14 @@ import pytest
 import redis
 
 from tests import stand_in as stand_in_mod
-from ytmp3 import logs, media
+from ytmp3 import logs
 from ytmp3.api.app import create_app
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.jobs.state import Status
+from ytmp3.model.job import Status
+from ytmp3.serve import create_app_with_worker
+from ytmp3.storage import media
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -156,7 +158,11 @@ async def app_client(
     settings: Settings, *, store: Store | None = None, with_worker: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, reached in-process through ASGITransport."""
-    app = create_app(settings, store=store, with_worker=with_worker)
+    app = (
+        create_app_with_worker(settings, store=store)
+        if with_worker
+        else create_app(settings, store=store)
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://ytmp3.test") as client:

@@ -38,9 +38,14 @@ def _configure_logging(settings: Settings) -> None:
 def _serve(settings: Settings, *, with_worker: bool) -> None:
     import uvicorn
 
-    from ytmp3.api.app import create_app
+    if with_worker:
+        from ytmp3.serve import create_app_with_worker
 
-    app = create_app(settings, with_worker=with_worker)
+        app = create_app_with_worker(settings)
+    else:
+        from ytmp3.api.app import create_app
+
+        app = create_app(settings)
     uvicorn.run(
         app,
         host=settings.host,

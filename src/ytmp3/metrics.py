@@ -15,7 +15,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from ytmp3.jobs.state import JobState, Status
+from ytmp3.model.job import JobState, Status
 
 # `*_created` series double the output and no dashboard reads them (before any metric exists)
 disable_created_metrics()  # type: ignore[no-untyped-call]

@@ -11,7 +11,7 @@ from tests.conftest import app_client, submit_body, update_job
 from tests.stand_in import StandIn
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
-from ytmp3.jobs.state import Status
+from ytmp3.model.job import Status
 
 SettingsFactory = Callable[..., Settings]
 HEX_ID = re.compile(r"\A[0-9a-f]{16}\Z")

@@ -14,12 +14,12 @@ import pytest
 
 from tests.conftest import VIDEO_ID, app_client, wait_for
 from tests.stand_in import StandIn
-from ytmp3 import media
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
-from ytmp3.jobs.state import ErrorCode, JobError, JobState, Status, advance
+from ytmp3.model.job import ErrorCode, JobError, JobState, Status, advance
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 JOB_ID = f"{VIDEO_ID}-192-abcdefgh"

@@ -12,9 +12,9 @@ from tests.conftest import VIDEO_ID, app_client, submit_body, update_job, wait_f
 from tests.stand_in import StandIn, Thumb
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
+from ytmp3.cache.keys import QUEUE
 from ytmp3.config import Settings
-from ytmp3.jobs.state import ErrorCode, JobError, Status
-from ytmp3.jobs.worker import QUEUE
+from ytmp3.model.job import ErrorCode, JobError, Status
 
 SettingsFactory = Callable[..., Settings]
 

@@ -24,6 +24,7 @@ from ytmp3.api.deps import Resources
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
+from ytmp3.serve import create_app_with_worker
 
 T = TypeVar("T")
 
@@ -85,7 +86,11 @@ def serve(
 ) -> Iterator[Server]:
     """The real app, lifespan and all, answering HTTP on a free loopback port."""
     store = store or Store.from_url(settings.redis_url)
-    app = create_app(settings, store=store, with_worker=with_worker)
+    app = (
+        create_app_with_worker(settings, store=store)
+        if with_worker
+        else create_app(settings, store=store)
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
     port: int = sock.getsockname()[1]

@@ -26,8 +26,8 @@ from tests.integration.helpers import (
     ytmp3_process,
 )
 from tests.stand_in import Source, StandIn, Thumb
-from ytmp3 import media
 from ytmp3.config import Settings
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow

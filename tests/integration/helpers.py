@@ -142,7 +142,7 @@ def fetch_servers_of(parent: int) -> list[int]:
     return [
         pid
         for pid, cmdline, ppid in _live_processes()
-        if "ytmp3.jobs.fetch_server" in cmdline and ppid == parent
+        if "ytmp3.jobs.fetch.server" in cmdline and ppid == parent
     ]
 
 

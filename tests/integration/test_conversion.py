@@ -10,9 +10,9 @@ from mutagen.id3 import ID3
 from tests.conftest import VIDEO_ID, app_client, make_audio, submit_body, wait_finished
 from tests.integration.helpers import assert_mp3, service
 from tests.stand_in import JPEG, Source, StandIn
-from ytmp3 import media
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow

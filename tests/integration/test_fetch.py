@@ -14,13 +14,13 @@ import pytest
 
 from tests.conftest import VIDEO_ID, make_audio
 from tests.stand_in import Source, StandIn
-from ytmp3.jobs.fetch import Job, Options
+from ytmp3.jobs.fetch.protocol import Job, Options
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import json, sys
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp as fetch
 prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
 code = None
 if len(sys.argv) > 2:
@@ -68,7 +68,7 @@ def test_yt_dlp_talks_through_urllib_whatever_else_is_installed(stand_in: StandI
     """The test extra installs requests, which yt-dlp prefers; production has only urllib."""
     script = """
 import sys
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp as fetch
 prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
 with prepared.ydl.urlopen(sys.argv[2]) as response:
     print(type(response).__module__)  # yt_dlp.networking._urllib, or ._requests
@@ -82,8 +82,8 @@ with prepared.ydl.urlopen(sys.argv[2]) as response:
 def test_the_prepared_youtube_extractor_can_solve_challenges_with_deno() -> None:
     """Built without yt-dlp's default set-up, YouTube's extractor still finds its solver."""
     script = """
-from ytmp3.jobs import fetch
-from ytmp3.jobs.js_runtime import js_runtimes
+from ytmp3.jobs.fetch import ytdlp as fetch
+from ytmp3.jobs.fetch.js_runtime import js_runtimes
 options = fetch.Options(source_url="https://www.youtube.com/watch?v={video_id}",
                         js_runtimes=js_runtimes())
 youtube = fetch.prepare(options).ydl.get_info_extractor("Youtube")
@@ -100,7 +100,7 @@ def test_the_first_request_uses_the_http_session_built_in_the_warm_up(stand_in: 
     """A fork's first request should not build a session (and TLS context) of its own."""
     script = """
 import json, sys
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp as fetch
 prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
 handler = prepared.ydl._request_director.handlers["Urllib"]
 def sessions():

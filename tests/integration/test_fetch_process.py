@@ -17,11 +17,11 @@ from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished
 from tests.integration.helpers import assert_mp3, fetch_servers_of, service
 from tests.integration.test_fetch_server import alive, fetch, job, start, stat
 from tests.stand_in import Source, StandIn
-from ytmp3 import media
 from ytmp3.config import Settings
 from ytmp3.jobs import worker
-from ytmp3.jobs.fetch import SOFTWARE_ERROR, Options
-from ytmp3.jobs.fetch_client import FetchServer, ProcessPerDownload, make_fetcher
+from ytmp3.jobs.fetch.client import FetchServer, ProcessPerDownload, make_fetcher
+from ytmp3.jobs.fetch.protocol import SOFTWARE_ERROR, Options
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ def test_a_download_that_fails_before_it_starts_says_why_on_stderr(stand_in: Sta
     """The job's log gets only the exit code; the traceback must reach the worker's stderr."""
     options = Options(source_url=stand_in.source_url)
     result = subprocess.run(
-        [sys.executable, "-m", "ytmp3.jobs.fetch_process", "987"],  # no such events fd
+        [sys.executable, "-m", "ytmp3.jobs.fetch.process", "987"],  # no such events fd
         input=f"{options.to_json()}\n{job(stand_in).to_json()}\n",
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -142,5 +142,5 @@ async def test_a_proxy_password_is_on_no_command_line(
     finally:
         await server.close()
         await portable.close()
-    assert [argv[2] for argv in started] == ["ytmp3.jobs.fetch_server", "ytmp3.jobs.fetch_process"]
+    assert [argv[2] for argv in started] == ["ytmp3.jobs.fetch.server", "ytmp3.jobs.fetch.process"]
     assert not any("s3cret" in arg for argv in started for arg in argv), started

@@ -20,8 +20,8 @@ import pytest
 
 from tests.conftest import VIDEO_ID, make_audio, wait_for
 from tests.stand_in import Source, StandIn
-from ytmp3.jobs.fetch import Job, Options
-from ytmp3.jobs.fetch_client import LOST, Download, Fetcher, FetchServer, FetchServerError
+from ytmp3.jobs.fetch.client import LOST, Download, Fetcher, FetchServer, FetchServerError
+from ytmp3.jobs.fetch.protocol import Job, Options
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,7 @@ async def test_a_download_leads_its_own_group_under_the_server(
 
 
 def fetch_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "ytmp3.jobs.fetch_client"]
+    return [r.getMessage() for r in caplog.records if r.name == "ytmp3.jobs.fetch.client"]
 
 
 async def test_the_server_dying_ends_its_downloads_and_it_comes_back(

@@ -19,9 +19,9 @@ from mutagen.id3 import ID3
 from tests.conftest import VIDEO_ID, make_audio, submit_body, wait_finished, wait_for
 from tests.integration.helpers import processes_mentioning, service
 from tests.stand_in import Proxy, Source, StandIn, start_proxy
-from ytmp3 import media
 from ytmp3.config import Settings
 from ytmp3.jobs import convert as convert_module
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow
@@ -260,7 +260,7 @@ def test_deno_is_shipped_and_wired() -> None:
 
     from yt_dlp import YoutubeDL
 
-    from ytmp3.jobs.js_runtime import js_runtimes
+    from ytmp3.jobs.fetch.js_runtime import js_runtimes
 
     runtimes = js_runtimes()
     assert runtimes is not None

@@ -23,9 +23,9 @@ from tests.integration.helpers import (
 )
 from tests.ops.processes import conversions, env_for, stop, worker_check
 from tests.stand_in import Source, StandIn, Thumb
-from ytmp3 import media
 from ytmp3.config import Settings
 from ytmp3.jobs.convert import MAX_RUNS
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from tests.conftest import app_client, wait_for
 from tests.integration.helpers import free_port
 from tests.stand_in import StandIn
+from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
@@ -24,12 +25,12 @@ async def test_readyz_counts_workers_with_a_recent_heartbeat(
     redis = store.connect()
     async with app_client(make_settings(), store=store) as client:
         alone = await client.get("/readyz")
-        await heartbeat.beat(redis, "host-a-1-aa")
-        await heartbeat.beat(redis, "host-b-2-bb")
-        await heartbeat.beat(redis, "host-c-3-cc", now=time.time() - heartbeat.ALIVE_FOR - 1)
+        await workers.beat(redis, "host-a-1-aa")
+        await workers.beat(redis, "host-b-2-bb")
+        await workers.beat(redis, "host-c-3-cc", now=time.time() - workers.ALIVE_FOR - 1)
         two = await client.get("/readyz")
-        await heartbeat.leave(redis, "host-a-1-aa")
-        await heartbeat.leave(redis, "host-b-2-bb")
+        await workers.leave(redis, "host-a-1-aa")
+        await workers.leave(redis, "host-b-2-bb")
         none_left = await client.get("/readyz")
         health = await client.get("/healthz")
     assert alone.status_code == 503
@@ -80,12 +81,12 @@ async def test_a_worker_leaves_at_once_when_it_stops_taking_jobs() -> None:
     worker = FakeWorker()
     task = asyncio.create_task(heartbeat.keep_beating(redis, "h-1-aa", worker))
     try:
-        await wait_for(lambda: heartbeat.alive(redis), timeout=5)
+        await wait_for(lambda: workers.alive(redis), timeout=5)
         worker.allow_pick_jobs = False  # what SIGTERM does to an ARQ worker
         started = time.monotonic()
 
         async def gone() -> bool:
-            return await heartbeat.alive(redis) == 0
+            return await workers.alive(redis) == 0
 
         await wait_for(gone, timeout=5)
         assert time.monotonic() - started < 1.0  # not at the next beat, 10 s on
@@ -103,15 +104,15 @@ async def test_the_heartbeat_ends_with_its_worker() -> None:
 
     main = asyncio.create_task(run_forever())
     task = asyncio.create_task(heartbeat.keep_beating(redis, "h-1-aa", FakeWorker(True, main)))
-    await wait_for(lambda: heartbeat.alive(redis), timeout=5)
+    await wait_for(lambda: workers.alive(redis), timeout=5)
     main.cancel()
     await asyncio.wait_for(task, timeout=5)  # ended by itself, nobody cancelled it
-    assert await heartbeat.alive(redis) == 0
+    assert await workers.alive(redis) == 0
 
 
 async def test_alive_on_host_matches_the_whole_host_name() -> None:
     redis = Store.from_url(None).connect()
-    await heartbeat.beat(redis, "web-1-4242-a1b2c3")
-    assert await heartbeat.alive_on_host(redis, "web-1")
-    assert not await heartbeat.alive_on_host(redis, "web")
-    assert not await heartbeat.alive_on_host(redis, "1")
+    await workers.beat(redis, "web-1-4242-a1b2c3")
+    assert await workers.alive_on_host(redis, "web-1")
+    assert not await workers.alive_on_host(redis, "web")
+    assert not await workers.alive_on_host(redis, "1")

@@ -18,8 +18,8 @@ from tests.conftest import make_audio, submit_body, wait_finished, wait_for
 from tests.integration.helpers import assert_mp3, free_port, wait_http, ytmp3_process
 from tests.ops.processes import conversions, env_for, most_at_once, scrape, stop
 from tests.stand_in import Source, StandIn
-from ytmp3 import media
 from ytmp3.config import Settings
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow

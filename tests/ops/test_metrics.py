@@ -9,9 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import VIDEO_ID, app_client, submit_body, wait_finished
 from tests.stand_in import Source, StandIn, Thumb
-from ytmp3 import media
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
+from ytmp3.storage import media
 
 SettingsFactory = Callable[..., Settings]
 OTHER = "9bZkp7q19f0"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.jobs.errors import (
+from ytmp3.model.failures import (
     MESSAGES,
     ConversionError,
     classify_download_error,
@@ -16,7 +16,7 @@ from ytmp3.jobs.errors import (
     failure,
     human_duration,
 )
-from ytmp3.jobs.state import ErrorCode
+from ytmp3.model.job import ErrorCode
 
 UNAVAILABLE = [
     "ERROR: [youtube] abc: Private video. Sign in if you've been granted access to this video",

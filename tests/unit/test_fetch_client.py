@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ytmp3.jobs.fetch import Job, Options
-from ytmp3.jobs.fetch_client import FetchServer
+from ytmp3.jobs.fetch.client import FetchServer
+from ytmp3.jobs.fetch.protocol import Job, Options
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.jobs.state import JOB_ID_RE
-from ytmp3.media import PART_SUFFIX, job_id_of, mp3_path, part_path
+from ytmp3.model.job import JOB_ID_RE
+from ytmp3.storage.media import PART_SUFFIX, job_id_of, mp3_path, part_path
 
 MEDIA = Path("/srv/media")
 JOB = "dQw4w9WgXcQ-192-AbCd_-12"

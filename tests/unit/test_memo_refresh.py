@@ -17,7 +17,7 @@ from ytmp3.cache import job_store, keys, probe
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.probe import EXISTS, VideoProbe
-from ytmp3.jobs.state import JobState, Status
+from ytmp3.model.job import JobState, Status
 
 BITRATE = 192
 

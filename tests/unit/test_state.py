@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.jobs.state import (
+from ytmp3.model.job import (
     JOB_ID_RE,
     ErrorCode,
     InvalidTransition,

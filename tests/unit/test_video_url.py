@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.video_url import parse_video_id
+from ytmp3.model.video_url import parse_video_id
 
 ID = "dQw4w9WgXcQ"
 ID_CHARS = string.ascii_letters + string.digits + "_-"

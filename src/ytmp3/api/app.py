@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ytmp3 import __version__, media
+from ytmp3 import __version__
 from ytmp3.api import errors
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import RequestMiddleware
@@ -23,7 +24,7 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
-from ytmp3.jobs.worker import run_worker
+from ytmp3.storage import media
 
 
 class _StaticFiles(StaticFiles):
@@ -49,9 +50,13 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
 
 
 def create_app(
-    settings: Settings, *, store: Store | None = None, with_worker: bool = False
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    beside: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
-    """The API; with `with_worker`, a conversion worker runs inside the same process."""
+    """The API on `store`; `beside` runs for as long as the app does (ytmp3.serve puts a
+    conversion worker there), cancelled when it stops."""
     store = store or Store.from_url(settings.redis_url)
 
     @asynccontextmanager
@@ -81,11 +86,7 @@ def create_app(
                     functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
             )
-            worker = (
-                asyncio.create_task(run_worker(settings, store, handle_signals=False))
-                if with_worker
-                else None
-            )
+            worker = asyncio.create_task(beside()) if beside is not None else None
             try:
                 yield
             finally:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ytmp3.jobs.state import JobError, JobState, Status
+from ytmp3.model.job import JobError, JobState, Status
 
 Bitrate = Literal[128, 192, 256, 320]
 

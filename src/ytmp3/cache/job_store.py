@@ -13,7 +13,7 @@ from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
 from ytmp3.cache.memo import Memo
-from ytmp3.jobs.state import JobState, Status, new_job_id
+from ytmp3.model.job import JobState, Status, new_job_id
 
 
 class Claim(NamedTuple):

@@ -1,6 +1,8 @@
 """Every Redis key ytmp3 uses, named in one place. Pure."""
 
 PREFIX = "ytmp3"
+# ARQ's queue of conversions: the API enqueues, the workers take
+QUEUE = f"{PREFIX}:queue"
 
 
 def probe_key(video_id: str) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from ytmp3 import media
 from ytmp3.cache import keys
+from ytmp3.storage import media
 
 log = logging.getLogger(__name__)
 

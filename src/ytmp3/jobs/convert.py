@@ -15,17 +15,18 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ytmp3 import media, metrics
+from ytmp3 import metrics
 from ytmp3.cache import keys
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs import lease, pipeline
-from ytmp3.jobs.errors import ConversionError, failure
-from ytmp3.jobs.fetch import Job
-from ytmp3.jobs.fetch_client import Fetcher
-from ytmp3.jobs.state import ErrorCode, JobError, Status
+from ytmp3.jobs.fetch.client import Fetcher
+from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
+from ytmp3.model.failures import ConversionError, failure
+from ytmp3.model.job import ErrorCode, JobError, Status
+from ytmp3.storage import media
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Which workers are alive: each one taking jobs writes its id and the time to a Redis
-sorted set every few seconds; /readyz counts the recent ones.
+"""A worker's heartbeat: while it takes jobs, its entry in the live workers' set
+(ytmp3.cache.workers) is renewed; it leaves the set as soon as it stops taking jobs.
 
 One entry per worker (not ARQ's single health key, which the first worker to stop
 deletes for all), and a worker leaves the set as soon as it stops taking jobs.
@@ -16,40 +16,12 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ytmp3.cache import keys
+from ytmp3.cache.workers import INTERVAL, alive_on_host, beat, leave
 from ytmp3.config import Settings
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 10.0  # seconds between heartbeats
-ALIVE_FOR = 30.0  # a worker counts as alive this long after its last heartbeat
 _CHECK = 0.25  # how often a worker looks whether it still takes jobs
-
-
-async def beat(redis: Redis, worker_id: str, *, now: float | None = None) -> None:
-    now = time.time() if now is None else now
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(keys.workers_key(), {worker_id: now})
-        pipe.zremrangebyscore(keys.workers_key(), "-inf", now - ALIVE_FOR)
-        pipe.expire(keys.workers_key(), int(ALIVE_FOR))  # gone when every worker is
-        await pipe.execute()
-
-
-async def leave(redis: Redis, worker_id: str) -> None:
-    await redis.zrem(keys.workers_key(), worker_id)
-
-
-async def alive(redis: Redis, *, now: float | None = None) -> int:
-    """How many workers sent a heartbeat in the last ALIVE_FOR seconds."""
-    now = time.time() if now is None else now
-    return int(await redis.zcount(keys.workers_key(), now - ALIVE_FOR, "+inf"))
-
-
-async def alive_on_host(redis: Redis, host: str, *, now: float | None = None) -> bool:
-    now = time.time() if now is None else now
-    members = await redis.zrangebyscore(keys.workers_key(), now - ALIVE_FOR, "+inf")
-    # worker ids are `host-pid-random` (ytmp3.jobs.lease); hosts may hold dashes too
-    return any(m.decode().rsplit("-", 2)[0] == host for m in members)
 
 
 def check_this_host(settings: Settings) -> bool:

@@ -1,7 +1,7 @@
 """One conversion attempt: a download process streams audio straight into ffmpeg.
 
-The download is forked by the worker's fetch server (jobs/fetch_server.py), or started
-as a process of its own where that cannot run (jobs/fetch_process.py); ffmpeg is
+The download is forked by the worker's fetch server (jobs/fetch/server.py), or started
+as a process of its own where that cannot run (jobs/fetch/process.py); ffmpeg is
 started here. Each leads a process group of its own (yt-dlp may start helpers), so a
 timeout or a cancellation kills everything and leaves no process behind. ffmpeg writes
 beside the final name; only a complete, tagged file is renamed into place.
@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ytmp3.jobs.errors import classify_download_error, ended, failure, human_duration
-from ytmp3.jobs.fetch import Job
-from ytmp3.jobs.fetch_client import Download, Fetcher, FetchServerError
+from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
+from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
-from ytmp3.jobs.state import ErrorCode
+from ytmp3.model.failures import classify_download_error, ended, failure, human_duration
+from ytmp3.model.job import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -132,9 +131,8 @@ async def _supervise(
 
     async def on_event(line: str) -> None:
         nonlocal converting, last_warning
-        try:
-            event = json.loads(line)
-        except ValueError:
+        event = decode_event(line)
+        if event is None:
             return
         kind = event.get("event")
         if kind == "info":

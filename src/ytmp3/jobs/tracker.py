@@ -6,7 +6,7 @@ import time
 
 from ytmp3.cache.job_store import JobStore
 from ytmp3.jobs.pipeline import Info, Listener
-from ytmp3.jobs.state import JobError, JobState, Status, advance
+from ytmp3.model.job import JobError, JobState, Status, advance
 
 WRITE_INTERVAL = 0.25  # progress-only writes: four a second at most
 DOWNLOAD_SHARE = 90  # the download fills the bar to 90 %, converting the rest

@@ -13,19 +13,12 @@ import contextlib
 import logging
 
 from arq.worker import Worker
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from ytmp3.cache import keys
 
 log = logging.getLogger(__name__)
-
-
-async def announce(redis: Redis) -> None:
-    """Tell the workers there is work; losing this only costs the poll delay."""
-    with contextlib.suppress(RedisError, OSError):
-        await redis.publish(keys.wakeup_channel(), b"1")
 
 
 async def _quiet_for(pubsub: PubSub, seconds: float) -> None:

@@ -15,21 +15,22 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from ytmp3 import __version__, logs
-from ytmp3.cache import keys
+from ytmp3.cache import keys, workers
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
+from ytmp3.cache.keys import QUEUE
+from ytmp3.cache.queue import TASK, announce
 from ytmp3.config import Settings
-from ytmp3.jobs import heartbeat, lease, wakeup
+from ytmp3.jobs import heartbeat, lease
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
-from ytmp3.jobs.fetch import Options
-from ytmp3.jobs.fetch_client import Fetcher, make_fetcher
-from ytmp3.jobs.js_runtime import js_runtimes
+from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
+from ytmp3.jobs.fetch.js_runtime import js_runtimes
+from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.wakeup import PromptWorker
 
 log = logging.getLogger(__name__)
 
-QUEUE = "ytmp3:queue"
 HEALTH_KEY = "ytmp3:worker-health"
 HEALTH_INTERVAL = 10  # seconds; /readyz calls a worker alive while its key lives
 CLEANUP_MINUTES = set(range(0, 60, 5))
@@ -86,15 +87,15 @@ def create_worker(settings: Settings, redis: ArqRedis, fetcher: Fetcher) -> Work
         if jc is not None:
             await jc.http.aclose()
             with contextlib.suppress(RedisError, OSError):
-                await heartbeat.leave(redis, jc.worker_id)
+                await workers.leave(redis, jc.worker_id)
                 await redis.delete(keys.worker_key(jc.worker_id))
 
     async def after_job(ctx: dict[str, Any]) -> None:
-        await wakeup.announce(redis)  # a slot is free: a waiting job need not wait for a poll
+        await announce(redis)  # a slot is free: a waiting job need not wait for a poll
 
     worker = PromptWorker(
         # more tries than the job allows itself, so it can always record that it gave up
-        functions=[func(convert, name="convert", max_tries=ARQ_MAX_TRIES)],
+        functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
         cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
         queue_name=QUEUE,
         redis_pool=redis,

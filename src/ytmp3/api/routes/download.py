@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from ytmp3 import media
 from ytmp3.api.deps import JobsDep, SettingsDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
-from ytmp3.jobs.state import Status
+from ytmp3.model.job import Status
+from ytmp3.storage import media
 
 router = APIRouter(tags=["conversions"])
 

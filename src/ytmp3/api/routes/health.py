@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 
 from ytmp3.api.deps import RedisDep
 from ytmp3.api.envelope import envelope, error_doc
-from ytmp3.jobs import heartbeat
+from ytmp3.cache import workers
 
 router = APIRouter(tags=["operations"])
 
@@ -32,14 +32,14 @@ async def readyz(redis: RedisDep) -> JSONResponse:
     }
     try:
         data["redis"] = bool(await redis.ping())
-        workers = await heartbeat.alive(redis)
-        data["workers"], data["worker"] = workers, workers > 0
+        count = await workers.alive(redis)
+        data["workers"], data["worker"] = count, count > 0
     except (RedisError, OSError):
         pass
     if not data["redis"]:
         return envelope(data, "Redis does not answer.", "NOT_READY", status_code=503)
     if not data["worker"]:
-        seconds = f"{heartbeat.ALIVE_FOR:g}"
+        seconds = f"{workers.ALIVE_FOR:g}"
         message = f"No worker taking jobs has sent a heartbeat in the last {seconds} s."
         return envelope(data, message, "NOT_READY", status_code=503)
     return envelope(data, "Ready to convert.", "READY")

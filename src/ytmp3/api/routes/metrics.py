@@ -12,8 +12,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from redis.exceptions import RedisError
 
 from ytmp3.api.deps import RedisDep
-from ytmp3.jobs import heartbeat
-from ytmp3.jobs.worker import QUEUE
+from ytmp3.cache import workers
+from ytmp3.cache.keys import QUEUE
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -27,7 +27,7 @@ QUEUE_JOBS = Gauge(
 )
 WORKERS = Gauge(
     "ytmp3_workers_alive",
-    f"Workers taking jobs that sent a heartbeat in the last {heartbeat.ALIVE_FOR:g} s",
+    f"Workers taking jobs that sent a heartbeat in the last {workers.ALIVE_FOR:g} s",
     registry=SHARED,
 )
 
@@ -42,7 +42,7 @@ async def metrics(redis: RedisDep) -> Response:
     body = generate_latest(REGISTRY)
     try:
         QUEUE_JOBS.set(await redis.zcard(QUEUE))
-        WORKERS.set(await heartbeat.alive(redis))
+        WORKERS.set(await workers.alive(redis))
     except (RedisError, OSError) as exc:
         # the process's own metrics still matter most when Redis is away
         log.warning("metrics: Redis unavailable: %s", exc)

@@ -15,7 +15,7 @@ from ytmp3.api.deps import JobsDep, SettingsDep
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.schemas import StatusData, status_view
 from ytmp3.cache.job_store import JobStore
-from ytmp3.jobs.state import JOB_ID_RE, JobState
+from ytmp3.model.job import JOB_ID_RE, JobState
 
 router = APIRouter(tags=["conversions"])
 

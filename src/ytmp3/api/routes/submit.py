@@ -16,12 +16,11 @@ from ytmp3.api.lean_route import LeanRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
+from ytmp3.cache.queue import enqueue
 from ytmp3.config import Settings
-from ytmp3.jobs import wakeup
-from ytmp3.jobs.state import Status
-from ytmp3.jobs.worker import QUEUE
 from ytmp3.metrics import SUBMISSIONS
-from ytmp3.video_url import parse_video_id
+from ytmp3.model.job import Status
+from ytmp3.model.video_url import parse_video_id
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +108,7 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
     if not created:
         _counter("exists").inc()
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
-    redis = resources.redis
-    await redis.enqueue_job("convert", state.id, _job_id=state.id, _queue_name=QUEUE)
-    await wakeup.announce(redis)
+    await enqueue(resources.redis, state.id)
     _counter("queued").inc()
     log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(

@@ -1,6 +1,6 @@
 """One download in a fresh process, for where the fetch server cannot run (not Linux).
 
-`python -m ytmp3.jobs.fetch_process EVENTS_FD`, given its fetch.Options and fetch.Job as
+`python -m ytmp3.jobs.fetch.process EVENTS_FD`, given its Options and Job as
 two lines of JSON on stdin: stdout is the audio pipe into ffmpeg and EVENTS_FD the events
 pipe, as for a download the fetch server forks.
 
@@ -15,14 +15,15 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp
+from ytmp3.jobs.fetch.protocol import Job, Options
 
 
 def main(argv: list[str]) -> NoReturn:
-    options, job = sys.stdin.read().splitlines()  # off the command line: see fetch_client
-    fetch.exit_with(
-        lambda: fetch.run(
-            fetch.prepare(fetch.Options.from_json(options)), fetch.Job.from_json(job), int(argv[1])
+    options, job = sys.stdin.read().splitlines()  # off the command line: see protocol.py
+    ytdlp.exit_with(
+        lambda: ytdlp.run(
+            ytdlp.prepare(Options.from_json(options)), Job.from_json(job), int(argv[1])
         )
     )
 

@@ -1,59 +1,26 @@
 """The download half of a conversion: yt-dlp writing the best audio stream to stdout.
 
-It runs in a process forked from the fetch server (jobs/fetch_server.py), which has
-yt-dlp imported and warmed up by `prepare`, or, where that server cannot run, in a
-process of its own (jobs/fetch_process.py); stdout is the pipe into ffmpeg. Events
-go, one JSON object per line, to a second pipe:
-{"event": "info" | "progress" | "log" | "error" | "finished", ...}.
+It runs in a process forked from the fetch server (server.py), which has yt-dlp imported
+and warmed up by `prepare`, or, where that server cannot run, in a process of its own
+(process.py); stdout is the pipe into ffmpeg, events go to a second pipe (protocol.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Self, TextIO, cast
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from ytmp3.jobs.fetch.protocol import SOFTWARE_ERROR, Job, Options, encode_event
 
-SOFTWARE_ERROR = 70  # EX_SOFTWARE: a download process that failed before it could say why
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
-
-
-class _Json:
-    """What crosses to the fetch server as JSON: a dataclass of plain values."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(cast("DataclassInstance", self)))
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        return cls(**json.loads(text))
-
-
-@dataclass(frozen=True)
-class Options(_Json):
-    """What is the same for every download of a worker."""
-
-    source_url: str  # with a {video_id} placeholder
-    socket_timeout: float = 20
-    cookies_file: str | None = None
-    proxy: str | None = None
-    js_runtimes: dict[str, dict[str, str]] | None = None
-
-
-@dataclass(frozen=True)
-class Job(_Json):
-    url: str
-    max_duration: int
 
 
 class Events:
@@ -68,7 +35,7 @@ class Events:
 
     def emit(self, event: str, **fields: Any) -> None:
         if self._stream is not None:
-            self._stream.write(json.dumps({"event": event, **fields}) + "\n")
+            self._stream.write(encode_event(event, **fields))
             self._stream.flush()
 
     def progress(self, hook: dict[str, Any]) -> None:

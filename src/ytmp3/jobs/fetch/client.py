@@ -1,19 +1,26 @@
 """The worker's side of its downloads: the fetch server (started, asked, restarted), or,
-where that cannot run, a fresh process per download (ytmp3.jobs.fetch_process)."""
+where that cannot run, a fresh process per download (process.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import socket
 import sys
 from asyncio.subprocess import Process
 from typing import Any, Protocol
 
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch.protocol import (
+    Answer,
+    Exited,
+    Job,
+    Options,
+    Refused,
+    Started,
+    decode_answer,
+)
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
 
 log = logging.getLogger(__name__)
@@ -64,29 +71,29 @@ class Fetcher(Protocol):
     """What a job needs to start its download."""
 
     async def start(self) -> None: ...
-    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download: ...
+    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download: ...
     async def close(self) -> None: ...
 
 
-def make_fetcher(options: fetch.Options) -> Fetcher:
-    """The fetch server on Linux; elsewhere it cannot run (ytmp3.jobs.fetch_process)."""
+def make_fetcher(options: Options) -> Fetcher:
+    """The fetch server on Linux; elsewhere it cannot run (ytmp3.jobs.fetch.process)."""
     return FetchServer(options) if sys.platform == "linux" else ProcessPerDownload(options)
 
 
 class ProcessPerDownload:
     """Each download a fresh Python: about a second more per job, but portable."""
 
-    def __init__(self, options: fetch.Options) -> None:
+    def __init__(self, options: Options) -> None:
         self._options = options
         self._running: set[Download] = set()
 
     async def start(self) -> None:
         """Nothing to warm up: each download starts from nothing."""
 
-    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download:
+    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download:
         try:
             process = await _python(
-                "ytmp3.jobs.fetch_process", str(events_fd),
+                "ytmp3.jobs.fetch.process", str(events_fd),
                 given=f"{self._options.to_json()}\n{job.to_json()}\n",
                 stdout=audio_fd, pass_fds=(events_fd,),
             )  # fmt: skip
@@ -113,7 +120,7 @@ def _kill_started(started: asyncio.Future[Download]) -> None:
 class FetchServer:
     """One per worker; started on first use (or by `start`), again after it dies."""
 
-    def __init__(self, options: fetch.Options) -> None:
+    def __init__(self, options: Options) -> None:
         self._options = options
         self._process: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
@@ -130,7 +137,7 @@ class FetchServer:
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 self._process = await _python(
-                    "ytmp3.jobs.fetch_server", str(child.fileno()),
+                    "ytmp3.jobs.fetch.server", str(child.fileno()),
                     given=self._options.to_json(),
                     stdout=asyncio.subprocess.DEVNULL, pass_fds=(child.fileno(),),
                 )  # fmt: skip
@@ -143,7 +150,7 @@ class FetchServer:
             self._sock = parent
             self._reader = asyncio.create_task(self._read(parent))
 
-    async def spawn(self, job: fetch.Job, audio_fd: int, events_fd: int) -> Download:
+    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download:
         """Start downloading `job` into `audio_fd`, telling events on `events_fd`."""
         await self.start()
         assert self._sock is not None
@@ -179,7 +186,7 @@ class FetchServer:
         loop = asyncio.get_running_loop()
         try:
             while message := await loop.sock_recv(sock, 4096):
-                self._on_message(json.loads(message))
+                self._on_answer(decode_answer(message))
             # Only a closing worker ends it on purpose, and that cancels this task first.
             log.warning("the fetch server ended; the next download starts another")
         except (OSError, ValueError) as exc:
@@ -197,17 +204,16 @@ class FetchServer:
                     ended.set_result(LOST)
             self._running.clear()
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if "pid" in message:
+    def _on_answer(self, answer: Answer) -> None:
+        if isinstance(answer, Started):
             # The Download is made here, not where it was asked for: its end may be read
             # in this same turn of the loop, before the asker runs again.
-            pid = message["pid"]
-            self._running[pid] = asyncio.get_running_loop().create_future()
-            self._started.popleft().set_result(Download(pid, self._running[pid]))
-        elif "error" in message:
-            error = FetchServerError(f"the fetch server could not start it: {message['error']}")
+            self._running[answer.pid] = asyncio.get_running_loop().create_future()
+            self._started.popleft().set_result(Download(answer.pid, self._running[answer.pid]))
+        elif isinstance(answer, Refused):
+            error = FetchServerError(f"the fetch server could not start it: {answer.error}")
             self._started.popleft().set_exception(error)
-        elif "exited" in message:
-            ended = self._running.pop(message["exited"], None)
+        elif isinstance(answer, Exited):
+            ended = self._running.pop(answer.pid, None)
             if ended is not None:
-                ended.set_result(message["code"])
+                ended.set_result(answer.code)

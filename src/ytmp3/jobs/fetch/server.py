@@ -4,12 +4,8 @@ A fresh Python that imports yt-dlp and makes its first extraction spends over a 
 before the first byte of audio; a fork of a process that already has spends a few
 milliseconds, and shares its memory until it writes to it.
 
-`python -m ytmp3.jobs.fetch_server SOCKET_FD`, given its fetch.Options as JSON on stdin
-(a proxy's password stays off the command line), serves its worker over a
-SOCK_SEQPACKET socket. A request is a fetch.Job as JSON with two file descriptors
-attached: the audio pipe (the download's stdout) and the events pipe. The answer is
-{"pid": N} (or {"error": "..."} when it could not start one), and when that process
-ends, {"exited": N, "code": C}. Each download
+`python -m ytmp3.jobs.fetch.server SOCKET_FD`, given its Options on stdin, serves its
+worker over a SOCK_SEQPACKET socket, in the messages of protocol.py. Each download
 process leads a process group of its own, so the worker can kill it and whatever it
 started; every process here dies with its parent, so all die with the worker.
 """
@@ -18,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import select
 import signal
@@ -26,13 +21,21 @@ import socket
 import sys
 from typing import NoReturn
 
-from ytmp3.jobs import fetch
+from ytmp3.jobs.fetch import ytdlp
+from ytmp3.jobs.fetch.protocol import (
+    MAX_MESSAGE,
+    SOFTWARE_ERROR,
+    Exited,
+    Job,
+    Options,
+    Refused,
+    Started,
+    encode_answer,
+)
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
 
-MAX_REQUEST = 64 * 1024
 
-
-def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
+def serve(sock: socket.socket, prepared: ytdlp.Prepared) -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -52,7 +55,7 @@ def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
                 _reap(sock, children)
             if sock.fileno() not in ready:
                 continue
-            message, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 2)
+            message, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
             if not message:
                 return  # the worker closed its end
             try:
@@ -63,12 +66,12 @@ def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
                 # answered all the same: the worker matches answers to requests in order
                 for fd in fds:
                     os.close(fd)
-                sock.send(json.dumps({"error": str(exc)}).encode())
+                sock.send(encode_answer(Refused(str(exc))))
                 continue
             if pid == 0:
                 os.close(wake_r)
                 os.close(wake_w)
-                _download(sock, prepared, fetch.Job.from_json(message.decode()), *fds)
+                _download(sock, prepared, Job.from_json(message), *fds)
             # Both sides set the group, so it is set before the worker hears the pid
             # (and may kill the group), whichever of the two runs first.
             with contextlib.suppress(OSError):
@@ -76,7 +79,7 @@ def serve(sock: socket.socket, prepared: fetch.Prepared) -> None:
             children.add(pid)
             for fd in fds:
                 os.close(fd)
-            sock.send(json.dumps({"pid": pid}).encode())
+            sock.send(encode_answer(Started(pid)))
     finally:
         for pid in children:
             kill_group(pid)
@@ -92,11 +95,11 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
             return
         children.discard(pid)
         code = os.waitstatus_to_exitcode(status)
-        sock.send(json.dumps({"exited": pid, "code": code}).encode())
+        sock.send(encode_answer(Exited(pid, code)))
 
 
 def _download(
-    sock: socket.socket, prepared: fetch.Prepared, job: fetch.Job, data_fd: int, events_fd: int
+    sock: socket.socket, prepared: ytdlp.Prepared, job: Job, data_fd: int, events_fd: int
 ) -> NoReturn:
     """In the forked process: become the download. It leaves without the server's own
     clean-up, which is not this process's to run."""
@@ -109,17 +112,17 @@ def _download(
         os.setpgid(0, 0)
         die_with_parent()
         if os.getppid() != server:
-            return fetch.SOFTWARE_ERROR  # the server died before the line above took effect
+            return SOFTWARE_ERROR  # the server died before the line above took effect
         os.dup2(data_fd, 1)
         os.close(data_fd)
-        return fetch.run(prepared, job, events_fd)
+        return ytdlp.run(prepared, job, events_fd)
 
-    fetch.exit_with(become)
+    ytdlp.exit_with(become)
 
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
-    prepared = fetch.prepare(fetch.Options.from_json(sys.stdin.read()))  # see fetch_client
+    prepared = ytdlp.prepare(Options.from_json(sys.stdin.read()))  # see protocol.py
     with sock:
         serve(sock, prepared)
     return 0

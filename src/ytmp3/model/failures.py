@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import signal
 
-from ytmp3.jobs.state import ErrorCode
+from ytmp3.model.job import ErrorCode
 
 MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.VIDEO_UNAVAILABLE: (

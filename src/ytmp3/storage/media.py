@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ytmp3.jobs.state import JOB_ID_RE
+from ytmp3.model.job import JOB_ID_RE
 
 PART_SUFFIX = ".part"
 

@@ -1,0 +1,1 @@
+"""Where finished MP3s live."""
