@@ -1,4 +1,4 @@
-"""`python -m bench [--only ROW,...] [--profile] [--write | --no-write] [--strict] [--keep]`.
+"""`python -m bench [--only ROW,...] [--write | --no-write] [--strict] [--keep]`.
 
 Prints the table; a run of every row also writes bench/RESULTS.md (a run of some rows
 only with --write). Exit status: 1 when a row could not be measured, or with --strict
@@ -28,9 +28,6 @@ def _parser() -> argparse.ArgumentParser:
         "--only", default="", help=f"comma-separated rows to run: {', '.join(ROWS)}"
     )
     parser.add_argument(
-        "--profile", action="store_true", help="also profile rows 1-4 and 7 (into RESULTS.md)"
-    )
-    parser.add_argument(
         "--no-write", action="store_true", help="print the table, leave RESULTS.md alone"
     )
     parser.add_argument(
@@ -57,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     command = ("./bench/run " + shlex.join(sys.argv[1:] if argv is None else argv)).strip()
     began = time.monotonic()
     results: list[Result] = []
-    profile_md: str | None = None
     failed = False
     with Bench.open(keep=args.keep) as bench:
         print(f"bench: run folder {bench.run_dir}", flush=True)
@@ -86,20 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{report.status(result)} [{time.monotonic() - row_began:.0f} s]",
                 flush=True,
             )
-        if args.profile:
-            from bench import profile
-
-            print("bench: profiling ...", flush=True)
-            profile_md = profile.run(bench, results)
         ffmpeg = bench.settings().ffmpeg_path
     seconds = time.monotonic() - began
     print()
     print(report.terminal_table(results))
     write = not args.no_write and (args.write or not args.only)
-    if profile_md is not None and not write:
-        print(profile_md)
     if write and results:
-        path = report.write(report.markdown(results, machine(ffmpeg), command, seconds), profile_md)
+        path = report.write(report.markdown(results, machine(ffmpeg), command, seconds))
         print(f"\nbench: wrote {path} ({seconds:.0f} s)")
     missed = any(not r.passed for r in results)
     return 1 if failed or (args.strict and missed) else 0

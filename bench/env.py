@@ -15,7 +15,6 @@ import platform
 import secrets
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -214,7 +213,6 @@ class RssSampler:
         self.peak_parts: dict[str, int] = {}
         self.peak_pss = 0
         self.peak_pss_parts: dict[str, int] = {}
-        self.peak_frames: int | None = None  # distinct resident pages at the PSS peak, bytes
         self.samples = 0
         self.child_pids: dict[str, set[int]] = {}  # process name -> pids seen under the root
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, CPU seconds last seen)
@@ -255,7 +253,6 @@ class RssSampler:
                 if sum(pss_parts.values()) > self.peak_pss:
                     self.peak_pss = sum(pss_parts.values())
                     self.peak_pss_parts = pss_parts
-                    self.peak_frames = resident_frames([proc.pid for proc in procs])
             self._stop.wait(self.interval)
 
     def cpu_seconds(self) -> dict[str, float]:
@@ -273,40 +270,6 @@ def _pss(procs: list[psutil.Process]) -> dict[str, int]:
             label = _label(proc)
             parts[label] = parts.get(label, 0) + proc.memory_full_info().pss
     return parts
-
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-PRESENT = 1 << 63
-FRAME = (1 << 55) - 1  # a pagemap entry's bits 0-54: the page frame number
-
-
-def resident_frames(pids: list[int]) -> int | None:
-    """The memory the processes hold between them, in bytes: each physical page once.
-
-    Read from /proc/PID/pagemap, which gives page frame numbers to root only (others
-    read zeros: then None). Unlike PSS, a page the processes share with one outside
-    them (the API's copy of libc, say) counts whole.
-    """
-    frames: set[int] = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
-            with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
-                for line in maps:
-                    if line.endswith("[vsyscall]"):
-                        continue  # not in the page tables
-                    start, end = (int(x, 16) for x in line.split()[0].split("-"))
-                    pagemap.seek(start // PAGE * 8)
-                    entries = pagemap.read((end - start) // PAGE * 8)
-                    if not entries.strip(b"\0"):
-                        continue  # nothing resident: skip the loop below
-                    frames.update(
-                        entry & FRAME
-                        for (entry,) in struct.iter_unpack("Q", entries)
-                        if entry & PRESENT
-                    )
-    frames.discard(0)
-    return len(frames) * PAGE if frames else None
 
 
 FETCH_SERVER = "ytmp3.jobs.fetch.server"

@@ -15,11 +15,10 @@ from bench.rows import Result
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
-PBEGIN, PEND = "<!-- bench:profile:begin -->", "<!-- bench:profile:end -->"
 
 HEADER = """# ytmp3 benchmarks
 
-Run: `./bench/run --profile` (about 6 minutes; without `--profile` about 5). It installs
+Run: `./bench/run` (about 5 minutes). It installs
 wrk (Debian) and the `bench` extra when missing, then runs `.venv/bin/python -m bench`,
 prints the table and rewrites the generated parts of this file (what stands outside the
 `bench:` markers is kept). Some rows only: `./bench/run --only pickup,latency` (rows:
@@ -76,13 +75,9 @@ def markdown(results: list[Result], machine: Machine, command: str, seconds: flo
     return "\n".join(out)
 
 
-def write(results_md: str, profile_md: str | None = None) -> Path:
+def write(results_md: str) -> Path:
     text = RESULTS.read_text() if RESULTS.exists() else HEADER + f"\n{BEGIN}\n{END}\n"
     text = _replace(text, BEGIN, END, results_md)
-    if profile_md is not None:
-        if PBEGIN not in text:
-            text += f"\n{PBEGIN}\n{PEND}\n"
-        text = _replace(text, PBEGIN, PEND, profile_md)
     RESULTS.write_text(text)
     return RESULTS
 

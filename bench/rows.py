@@ -43,7 +43,7 @@ class Result:
     target: str
     passed: bool
     notes: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)  # raw numbers, for the profile
+    data: dict[str, Any] = field(default_factory=dict)  # raw numbers
 
 
 def _ms(seconds: float) -> str:
@@ -133,7 +133,7 @@ class Pickup:
 
 def measure_pickups(bench: Bench, count: int) -> list[Pickup]:
     """Submit `count` new videos one after another, each once the last is done."""
-    service = bench.current()  # whatever its settings (the profile tries another poll delay)
+    service = bench.current()
     client = Client(service.port)
     short = audio(1)
     pickups: list[Pickup] = []
@@ -443,24 +443,17 @@ def row_memory(bench: Bench, rounds: int = 3, seconds: float = 4, connections: i
         [
             f"worker tree sampled every 50 ms ({sampler.samples} samples) while converting the "
             f"10-min audio; PSS at its peak (MB): {parts}; RSS, which counts shared pages "
-            f"once per process, peaked at {sampler.peak / MB:.0f} MB ({rss_parts}); "
-            f"distinct physical pages at the PSS peak: {_mb(sampler.peak_frames)} (each "
-            "page the tree holds counted once, even one shared with a process outside it)",
+            f"once per process, peaked at {sampler.peak / MB:.0f} MB ({rss_parts})",
             f"API RSS after warm-up {start_rss / MB:.1f} MB, after each of {rounds}x{seconds:g} s "
             f"rounds: {', '.join(f'{x / MB:.1f}' for x in rss[1:])} MB; flat = < 1 MB growth",
         ],
         {
             "peak": peak,
             "peak_parts": sampler.peak_pss_parts,
-            "peak_frames": sampler.peak_frames,
             "api_rss": rss,
             "requests": requests,
         },
     )
-
-
-def _mb(size: int | None) -> str:
-    return "not readable (pagemap needs root)" if size is None else f"{size / MB:.0f} MB"
 
 
 # --------------------------------------------------------------------------- 8
