@@ -52,7 +52,7 @@ def _serve(settings: Settings, *, with_worker: bool) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # our handler and format (ytmp3.logs), not uvicorn's
-        access_log=False,  # ytmp3.api.request_log writes one line per request, with its id
+        access_log=False,  # ytmp3.api.middleware.access writes one line per request, with its id
         proxy_headers=False,  # the client address is worked out with YTMP3_TRUSTED_PROXIES
         timeout_graceful_shutdown=settings.stop_grace,
     )

@@ -11,14 +11,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ytmp3 import __version__
 from ytmp3.api import errors
 from ytmp3.api.deps import Resources
-from ytmp3.api.middleware import RequestMiddleware
-from ytmp3.api.routes import download, health, metrics, page, status, submit
+from ytmp3.api.middleware import install_middleware
+from ytmp3.api.routes import docs, download, health, metrics, page, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
@@ -34,19 +34,6 @@ class _StaticFiles(StaticFiles):
         response = await super().get_response(path, scope)
         response.headers.update(page.SECURITY_HEADERS)
         return response
-
-
-def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
-    """The routers' routes, straight onto the app's own router, ahead of the docs' routes.
-
-    A request is matched against each route in turn: ours come before /docs, /redoc and
-    /openapi.json. And include_router() would keep each router behind a wrapper that
-    matches a request a second time on the way in; the routes already carry everything
-    their router gave them (tags, dependencies). (So `app.dependency_overrides` does not
-    reach them; ytmp3 uses none.)
-    """
-    ours = [route for router in routers for route in router.routes]
-    app.router.routes[:0] = ours
 
 
 def create_app(
@@ -101,17 +88,23 @@ def create_app(
         version=__version__,
         summary="Turns a YouTube link into an MP3.",
         lifespan=lifespan,
+        # routes/docs.py serves these: the viewers from ytmp3 itself (not FastAPI's CDN),
+        # all three after ytmp3's own routes
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
-    app.add_middleware(RequestMiddleware)
-    _add_routes(
-        app,
+    install_middleware(app)
+    for router in (
         submit.router(settings),  # first: the busiest route is matched first
         page.router,
         status.router,
         download.router,
         health.router,
         metrics.router,
-    )
+        docs.router(app),
+    ):
+        app.include_router(router)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

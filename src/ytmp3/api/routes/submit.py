@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ytmp3 import logs
-from ytmp3.api.deps import client_of, get_resources
+from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
-from ytmp3.api.lean_route import LeanRoute
+from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
@@ -31,8 +31,7 @@ _counter = functools.cache(SUBMISSIONS.labels)
 _video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
-async def enforce_rate_limit(request: Request) -> None:
-    resources = get_resources(request)
+async def enforce_rate_limit(request: Request, resources: ResourcesDep) -> None:
     rate = resources.settings.rate
     if rate is None:
         return
@@ -69,8 +68,7 @@ def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> by
     return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
 
 
-async def submit(body: SubmitRequest, request: Request) -> Response:
-    resources = get_resources(request)
+async def submit(body: SubmitRequest, resources: ResourcesDep) -> Response:
     video_id = _video_id(body.video_url)
     if video_id is None:
         _counter("invalid_url").inc()
@@ -120,11 +118,10 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
 
 
 def router(settings: Settings) -> APIRouter:
-    """POST /submit, on the lean route (ytmp3.api.lean_route: one body model, FastAPI's
-    answers). The rate limit's dependency is there only when a limit is set: off, it costs
-    a request nothing. (As a dependency it runs before the body is validated, so every
+    """POST /submit. The rate limit's dependency is there only when a limit is set: off, it
+    costs a request nothing. (As a dependency it runs before the body is validated, so every
     submission counts, a malformed one too.)"""
-    routes = APIRouter(tags=["conversions"], route_class=LeanRoute)
+    routes = APIRouter(tags=["conversions"], route_class=JsonBodyRoute)
     routes.add_api_route(
         "/submit",
         submit,
