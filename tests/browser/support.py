@@ -235,5 +235,7 @@ class Tab:
 
 
 def _origin(url: str) -> str:
+    if url.startswith("blob:"):  # made in the page, named after the page's origin
+        url = url.removeprefix("blob:")
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

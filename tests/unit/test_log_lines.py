@@ -65,7 +65,7 @@ def test_a_line_carries_its_context_and_fields(
 
 def test_the_access_line_reads_as_documented(captured_logs: Callable[[str], io.StringIO]) -> None:
     buffer = captured_logs("text")
-    access.record(scope("/status/x"), 404, 0.00042, 120)  # type: ignore[arg-type]
+    access.record(scope("/status/x"), 404, 0.00042, 120)
     (line,) = buffer.getvalue().splitlines()
     assert line.endswith(
         "INFO ytmp3.access: GET /status/x 404 0.4 ms "
@@ -89,7 +89,7 @@ def test_anything_else_listening_gets_the_same_record(
     other = Collect()  # a test's capture, a second handler someone adds
     logging.getLogger("ytmp3").addHandler(other)
     try:
-        access.record(scope("/x"), 200, 0.0001, 2)  # type: ignore[arg-type]
+        access.record(scope("/x"), 200, 0.0001, 2)
     finally:
         logging.getLogger("ytmp3").removeHandler(other)
     (record,) = other.records
@@ -109,7 +109,7 @@ def test_a_filter_on_the_way_sees_the_line(captured_logs: Callable[[str], io.Str
 
     log.addFilter(keep)
     try:
-        access.record(scope("/x"), 200, 0.0001, 2)  # type: ignore[arg-type]
+        access.record(scope("/x"), 200, 0.0001, 2)
     finally:
         log.removeFilter(keep)
     assert [r.getMessage() for r in seen] == ["GET /x 200 0.1 ms"] and buffer.getvalue() == ""
@@ -120,7 +120,7 @@ def test_quiet_routes_below_the_level_write_nothing(
 ) -> None:
     buffer = captured_logs("text")
     probe = {**scope("/healthz"), "route": type("R", (), {"path": "/healthz"})()}
-    access.record(probe, 200, 0.0001, 2)  # type: ignore[arg-type]
+    access.record(probe, 200, 0.0001, 2)
     assert buffer.getvalue() == ""
 
 
@@ -129,7 +129,7 @@ async def test_a_line_is_written_when_it_is_logged(
 ) -> None:
     """No batching to the end of the loop's turn: a SIGKILL right after loses nothing."""
     buffer = captured_logs("json")
-    access.record(scope("/x"), 200, 0.0001, 2)  # type: ignore[arg-type]
+    access.record(scope("/x"), 200, 0.0001, 2)
     assert json.loads(buffer.getvalue())["status"] == 200
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from ytmp3.api.deps import JobsDep, SettingsDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
+from ytmp3.api.ranges import range_problem
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
 from ytmp3.model.job import Status
@@ -45,12 +49,38 @@ def _html_page(exc: ApiError) -> HTMLResponse:
     return HTMLResponse(body, status_code=exc.status_code, headers=headers)
 
 
+def _stat(path: Path) -> os.stat_result | None:
+    """The file's stat when it is a regular file."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+def _check_range(header: str, size: int) -> None:
+    problem = range_problem(header, size)
+    if problem == "malformed":
+        raise ApiError(
+            400, "INVALID_RANGE", "The Range header is malformed: ask for bytes=START-END."
+        )
+    if problem == "unsatisfiable":
+        raise ApiError(
+            416,
+            "RANGE_NOT_SATISFIABLE",
+            f"The Range asks for bytes past the end of the file ({size} bytes).",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"audio/mpeg": {}}, "description": "The MP3 (Range supported)"},
     206: {"content": {"audio/mpeg": {}}, "description": "Part of the MP3, for a Range request"},
     404: error_doc("Unknown or expired id", "NOT_FOUND"),
     409: error_doc("Still queued or running", "NOT_READY"),
     410: error_doc("The conversion failed", "CONVERSION_FAILED"),
+    400: error_doc("A malformed Range header", "INVALID_RANGE"),
+    416: error_doc("A Range past the end of the file", "RANGE_NOT_SATISFIABLE"),
 }
 
 
@@ -82,12 +112,16 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
                 headers={"Retry-After": "2"},
             )
         path = media.mp3_path(settings.media_dir, state.id)
-        if not path.is_file():
+        found = _stat(path)
+        if found is None:
             raise ApiError(404, "NOT_FOUND", "This MP3 is no longer available.")
+        if (asked := request.headers.get("range")) is not None:
+            _check_range(asked, found.st_size)
     except ApiError as exc:
         return _html_page(exc) if _wants_html(request) else error_response(exc)
     return FileResponse(
         path,
+        stat_result=found,
         media_type="audio/mpeg",
         headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
     )
