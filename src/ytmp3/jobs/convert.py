@@ -84,6 +84,10 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
         log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)
+    except (RedisError, OSError) as exc:
+        # Redis went away under the job (a status write failed): not the job's fault
+        log.warning("job %s: cut by a Redis outage (%s)", job_id, exc)
+        await asyncio.shield(_cut(jc, job_id, attempt))
     except asyncio.CancelledError:
         # The worker is stopping, or lost Redis: hand the job back for the next attempt.
         if not tracker.state.status.finished:
@@ -152,7 +156,7 @@ async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
             final = media.mp3_path(settings.media_dir, job_id)
             os.replace(part, final)
             size = final.stat().st_size
-    except NotCurrent:
+    except (NotCurrent, RedisError):
         raise
     except TimeoutError:
         await tracker.fail(_error(failure(ErrorCode.TIMEOUT)))

@@ -25,8 +25,8 @@ from ytmp3.cache.queue import TASK, job_of
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
-from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
+from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
 from ytmp3.jobs.fetch.protocol import Options
@@ -72,6 +72,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
     """One ARQ worker on `redis`; `process` is lent by run_worker and outlives it."""
 
     async def startup(ctx: dict[str, Any]) -> None:
+        log.info("worker starting: %s, up to %d jobs", process.worker_id, settings.max_jobs)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         await process.fetcher.start()  # it warms up while the worker waits for a job
         store = JobStore(redis, settings.result_ttl)
