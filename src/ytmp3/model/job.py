@@ -54,12 +54,20 @@ class InvalidTransition(ValueError):
 TEXT_MAX = 1000  # characters of a title, artist or message kept: a record stays small
 
 
+# Control characters: tab, CR and LF read as a space; the rest (NUL, ESC, DEL, C1) go.
+_CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0))} | dict.fromkeys(
+    map(ord, "\t\n\r"), " "
+)
+
+
 def clean_text(text: str) -> str:
-    """`text` as any JSON, Redis or ID3 writer takes it: a lone surrogate (which a page's
-    JSON can carry, and UTF-8 cannot) becomes U+FFFD, and it is cut at TEXT_MAX."""
+    """`text` as any JSON, Redis or ID3 writer takes it, and as a person reads it: a lone
+    surrogate (which a page's JSON can carry, and UTF-8 cannot) becomes U+FFFD, control
+    characters go (ID3 reads NUL as a separator; ESC drives terminals), and it is cut
+    at TEXT_MAX characters."""
     # through UTF-16 with surrogatepass: a split pair joins again, a lone half is replaced
     text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text[:TEXT_MAX]
+    return text.translate(_CONTROLS)[:TEXT_MAX]
 
 
 Text = Annotated[str, AfterValidator(clean_text)]
