@@ -159,7 +159,9 @@ async def test_a_job_cut_by_an_outage_is_back_in_the_queue_as_soon_as_redis_answ
             await wait_for(started_twice, timeout=30)
             back_after = time.monotonic() - thawed
             final = await wait_finished(client, job_id, timeout=60)
-        record = redis_sync.Redis.from_url(private_redis.url).get(keys.job_key(job_id))
+        record: bytes | None = redis_sync.Redis.from_url(private_redis.url).get(
+            keys.job_key(job_id)
+        )
     assert final["status"] == "done", final
     # a liveness record lapses ALIVE_FOR after its last beat: long before that
     assert back_after < workers.ALIVE_FOR / 2, back_after
