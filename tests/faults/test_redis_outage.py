@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -159,9 +160,8 @@ async def test_a_job_cut_by_an_outage_is_back_in_the_queue_as_soon_as_redis_answ
             await wait_for(started_twice, timeout=30)
             back_after = time.monotonic() - thawed
             final = await wait_finished(client, job_id, timeout=60)
-        record: bytes | None = redis_sync.Redis.from_url(private_redis.url).get(
-            keys.job_key(job_id)
-        )
+        sync = redis_sync.Redis.from_url(private_redis.url)
+        record = cast(bytes | None, sync.get(keys.job_key(job_id)))
     assert final["status"] == "done", final
     # a liveness record lapses ALIVE_FOR after its last beat: long before that
     assert back_after < workers.ALIVE_FOR / 2, back_after
