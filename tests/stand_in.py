@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +27,12 @@ JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 class Thumb:
     status: int = 200
     delay: float = 0.0
+    size: int | None = None  # a JPEG padded to this many bytes (sent as it is made)
+    drip: float = 0.0  # seconds between two bytes of the body: a host that drips
+    redirect: str | None = None  # answer 302 to this URL instead
+    tell_length: bool = True  # False: no Content-Length, the body ends when the host hangs up
+    cover_only: bool = False  # size, drip and redirect for a worker's cover fetch only
+    sent: int = 0  # bytes of body sent so far (all requests)
 
 
 @dataclass
@@ -78,6 +85,20 @@ class StandIn:
         self.cookies.clear()
 
 
+def _thumb_pieces(size: int, step: int) -> Iterator[bytes]:
+    """A JPEG of `size` bytes in pieces of `step`: its start, zero filler, its end marker."""
+    head, tail = JPEG[:-2], JPEG[-2:]
+    filler = size - len(JPEG)
+    for offset in range(0, len(head), step):
+        yield head[offset : offset + step]
+    zeros = bytes(step)
+    while filler > 0:
+        yield zeros[: min(step, filler)]
+        filler -= step
+    for offset in range(0, len(tail), step):
+        yield tail[offset : offset + step]
+
+
 def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -107,17 +128,52 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _thumb(self, video_id: str, head: bool) -> None:
-            if "(cover)" in self.headers.get("User-Agent", ""):
+            cover = "(cover)" in self.headers.get("User-Agent", "")
+            if cover:
                 stand_in.cover_hits[video_id] += 1
             else:
                 stand_in.probe_hits[video_id] += 1
             thumb = stand_in.thumbs.get(video_id, Thumb())
+            if thumb.cover_only and not cover:
+                thumb = Thumb(thumb.status, thumb.delay)
             if thumb.delay:
                 time.sleep(thumb.delay)
-            if thumb.status == 200:
+            if thumb.redirect is not None:
+                self.send_response(302)
+                self.send_header("Location", thumb.redirect)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif thumb.status != 200:
+                self._plain(thumb.status, b"no thumbnail", head)
+            elif thumb.size is None and not thumb.drip:
                 self._plain(200, JPEG, head, "image/jpeg")
             else:
-                self._plain(thumb.status, b"no thumbnail", head)
+                self._thumb_body(thumb, head)
+
+        def _thumb_body(self, thumb: Thumb, head: bool) -> None:
+            """A big or dripping thumbnail, its body made as it goes out (never held whole)."""
+            size = max(thumb.size or 0, len(JPEG))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            if thumb.tell_length:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if head:
+                return
+            step = 1 if thumb.drip else 64 * 1024
+            try:
+                for piece in _thumb_pieces(size, step):
+                    self.wfile.write(piece)
+                    thumb.sent += len(piece)
+                    if thumb.drip:
+                        self.wfile.flush()
+                        if stand_in.release_stalls.wait(thumb.drip):
+                            return
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _source(self, video_id: str) -> Source:
             return stand_in.sources.setdefault(video_id, Source(stand_in.default_audio))
@@ -151,7 +207,9 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 f"<!doctype html><html><head><title>{html.escape(src.title or video_id)}</title>"
                 f'<script type="application/ld+json">{ld}</script></head><body></body></html>'
             )
-            self._plain(200, page.encode(), head, "text/html; charset=utf-8")
+            # surrogatepass: a title may hold a lone surrogate, as a broken page's can
+            body = page.encode("utf-8", "surrogatepass")
+            self._plain(200, body, head, "text/html; charset=utf-8")
 
         def _media(self, video_id: str, head: bool) -> None:
             src = self._source(video_id)
