@@ -168,4 +168,4 @@ async def test_api_finishes_requests_in_flight_and_takes_no_new_ones(
             answer = await in_flight
         api.wait(timeout=15)
     assert answer.status_code == 201, answer.text
-    assert api.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM once done
+    assert api.returncode == 0  # a normal stop, not death by the signal uvicorn re-raises
