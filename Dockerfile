@@ -5,7 +5,9 @@
 # python3); any base with `python3 -m venv` and `useradd` will do.
 ARG BASE=python:3.11-slim-bookworm
 
-# --- build: the virtualenv, from the source; pip's and the build's leftovers stay here.
+# --- build: the virtualenv, from the source; the wheels and the build's leftovers stay
+# here. pip stays in it (yt-dlp upgrades itself with it); setuptools, only for the
+# build, goes.
 FROM ${BASE} AS build
 # WHEELS: a folder of the build context holding every wheel the install needs; when set,
 # pip takes them from there alone and the build never touches the network (the
@@ -19,6 +21,7 @@ COPY . .
 RUN python3 -m venv /opt/ytmp3 \
     && if [ -n "$WHEELS" ]; then set -- --no-index --find-links "$WHEELS"; fi \
     && /opt/ytmp3/bin/pip install "$@" . \
+    && /opt/ytmp3/bin/pip uninstall -q -y setuptools \
     && /opt/ytmp3/bin/ytmp3 --help >/dev/null
 
 # --- the image: the base, a user, and the virtualenv. One ffmpeg: the static build
