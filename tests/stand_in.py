@@ -5,19 +5,26 @@ and the media URL, as a video page does; yt-dlp's generic extractor reads it.
 `/media/ID.webm` serves the audio. Each video id can be given a behaviour: a
 missing thumbnail, a failing probe, a slow or stalling source, one that fails
 a number of times first, one that is missing, or garbage.
+
+`python -m tests.stand_in --host H --audio FILE` runs it on its own (scripts/test-image
+puts it on the Docker bridge for the containers): it prints its URLs as one JSON line,
+serves until SIGTERM or SIGINT, then prints what it was asked for as another.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import re
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 # The smallest JPEG header is enough: the probe only reads the status, the tagger the bytes.
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
@@ -311,3 +318,32 @@ def start_proxy(proxy: Proxy) -> ThreadingHTTPServer:
     proxy.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, name="proxy", daemon=True).start()
     return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.stand_in", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--audio", type=Path, required=True, help="what every video plays")
+    args = parser.parse_args(argv)
+    state = StandIn(host=args.host, port=args.port, default_audio=args.audio.read_bytes())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = start(state)
+    urls = {"base": state.base, "thumbnail_url": state.thumbnail_url}
+    print(json.dumps({**urls, "source_url": state.source_url}), flush=True)
+    stop.wait()
+    server.shutdown()
+    hits = {
+        "probe_hits": state.probe_hits,
+        "cover_hits": state.cover_hits,
+        "page_hits": state.page_hits,
+        "downloads": state.downloads,
+    }
+    print(json.dumps(hits), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
