@@ -91,7 +91,7 @@ async def test_a_job_whose_worker_died_three_times_fails(store: tuple[JobStore, 
             assert after.attempt == attempt
             taken = advance(after, Status.DOWNLOADING, now=time.time(), worker=DEAD)
             await jobs.save(taken)
-    assert after.status is Status.FAILED and after.error is not None
+    assert after is not None and after.status is Status.FAILED and after.error is not None
     assert after.error.code == "CONVERSION_FAILED" and after.deaths == MAX_RUNS
     assert await jobs.running() == {}
 
