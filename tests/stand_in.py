@@ -51,8 +51,12 @@ class Source:
     status: int = 200  # of the page: 404 missing, 403 blocked
     fail_first: int = 0  # answer 503 to this many page requests first
     bytes_per_second: int | None = None  # bandwidth limit of the media
+    hurry_on_release: bool = False  # no bandwidth limit any more once release_stalls is set
     stall_after: int | None = None  # send this many media bytes, then hang
+    media_fail_first: int = 0  # answer 403 to this many media downloads first (stale URLs)
+    live: bool = False  # the page names an HLS stream still airing (no end in its playlist)
     hits: int = 0
+    media_hits: int = 0
 
 
 @dataclass
@@ -123,6 +127,8 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._page(match.group(1), head)
             elif match := re.fullmatch(r"/media/([^/]+)\.webm", self.path):
                 self._media(match.group(1), head)
+            elif match := re.fullmatch(r"/live/([^/]+)\.m3u8", self.path):
+                self._live(match.group(1), head)
             else:
                 self._plain(404, b"not found", head)
 
@@ -204,7 +210,11 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 "description": "stand-in",
                 "uploadDate": "2020-01-01",
                 "thumbnailUrl": f"{stand_in.base}/vi/{video_id}/0.jpg",
-                "contentUrl": f"{stand_in.base}/media/{video_id}.webm",
+                "contentUrl": (
+                    f"{stand_in.base}/live/{video_id}.m3u8"
+                    if src.live
+                    else f"{stand_in.base}/media/{video_id}.webm"
+                ),
                 "author": {"@type": "Person", "name": src.channel},
             }
             if src.duration is not None:
@@ -218,6 +228,14 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             body = page.encode("utf-8", "surrogatepass")
             self._plain(200, body, head, "text/html; charset=utf-8")
 
+        def _live(self, video_id: str, head: bool) -> None:
+            # a live HLS playlist: segments, and no #EXT-X-ENDLIST, as while it airs
+            playlist = (
+                "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"
+                + "".join(f"#EXTINF:2.0,\n/media/{video_id}.webm?s={n}\n" for n in (7, 8, 9))
+            )
+            self._plain(200, playlist.encode(), head, "application/vnd.apple.mpegurl")
+
         def _media(self, video_id: str, head: bool) -> None:
             src = self._source(video_id)
             data = src.data or stand_in.default_audio
@@ -225,6 +243,10 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
             if ranged:
                 stand_in.downloads[video_id] += 1
+                src.media_hits += 1
+                if src.media_hits <= src.media_fail_first:
+                    self._plain(403, b"forbidden: this URL has expired", head)
+                    return
                 start = int(ranged.group(1))
                 end = min(end, int(ranged.group(2) or end))
             body = data[start : end + 1]
@@ -247,7 +269,8 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                         stand_in.release_stalls.wait(60)
                         return
                     self.wfile.write(body[offset : offset + chunk])
-                    if src.bytes_per_second:
+                    hurry = src.hurry_on_release and stand_in.release_stalls.is_set()
+                    if src.bytes_per_second and not hurry:
                         # pace the stream: this much should have gone out by now
                         due = began + (offset + chunk) / src.bytes_per_second
                         time.sleep(max(0.0, due - time.monotonic()))

@@ -1,4 +1,4 @@
-"""`ytmp3 serve | api | worker`."""
+"""`ytmp3 serve | api | worker | update-yt-dlp`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ COMMANDS = {
     "serve": "the API and a worker in one process (embedded store unless YTMP3_REDIS_URL)",
     "api": "the API alone (needs YTMP3_REDIS_URL)",
     "worker": "a conversion worker alone (needs YTMP3_REDIS_URL)",
+    "update-yt-dlp": (
+        "install the newest yt-dlp into YTMP3_DATA_DIR once; this host's workers move to it "
+        "between jobs"
+    ),
 }
 
 
@@ -27,7 +31,30 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 if a worker of this host is alive and taking jobs (a health check)",
     )
+    sub.choices["update-yt-dlp"].add_argument(
+        "--version",
+        help="this release instead of the newest, used even where the installed one is newer "
+        "(to go back from a bad release)",
+    )
     return parser
+
+
+def _update_yt_dlp(settings: Settings, version: str | None) -> int:
+    """Exit 0 when the newest (or asked) yt-dlp is in use, 1 when it could not be."""
+    from ytmp3.jobs.fetch import updates
+    from ytmp3.jobs.worker import fetch_options
+
+    try:
+        outcome = asyncio.run(
+            updates.update(
+                settings.data_dir, settings.ytdlp_index, fetch_options(settings), version=version
+            )
+        )
+    except (updates.UpdateError, OSError) as exc:
+        print(f"ytmp3: yt-dlp update: {exc}", file=sys.stderr)
+        return 1
+    print(f"ytmp3: {outcome.message}", file=sys.stderr if outcome.refused else sys.stdout)
+    return 1 if outcome.refused else 0
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -83,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ytmp3: {exc}", file=sys.stderr)
         return 2
+    if args.command == "update-yt-dlp":
+        return _update_yt_dlp(settings, args.version)
     if args.command != "serve" and settings.embedded:
         print(
             f"ytmp3: YTMP3_REDIS_URL must be set for `ytmp3 {args.command}` "

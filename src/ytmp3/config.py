@@ -41,6 +41,20 @@ def parse_rate_limit(text: str) -> RateLimit | None:
     return RateLimit(count, _RATE_UNITS[match.group(2)])
 
 
+_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+def parse_interval(text: str) -> int | None:
+    """`6h` -> 21600 seconds, `1d` -> 86400, `off` -> None."""
+    if text.strip().lower() == "off":
+        return None
+    match = _INTERVAL_RE.match(text.lower())
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError("expected off or an interval such as 30m, 6h or 1d")
+    return int(match.group(1)) * _INTERVAL_UNITS[match.group(2)]
+
+
 def _url_template(value: str) -> str:
     if "{video_id}" not in value:
         raise ValueError("must contain {video_id}")
@@ -80,6 +94,11 @@ class Settings(BaseSettings):
     stop_grace: int = Field(30, ge=0)
     # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    # Keeping up with YouTube (SPEC): live yt-dlp upgrades into the data directory
+    ytdlp_update: str = "off"
+    data_dir: Path = Path("./data")
+    # an index's URL, or a local folder of wheels
+    ytdlp_index: str = "https://pypi.org/simple"
 
     @field_validator("redis_url")
     @classmethod
@@ -99,6 +118,21 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
         return value
+
+    @field_validator("ytdlp_update")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+    @field_validator("ytdlp_index")
+    @classmethod
+    def _index(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be an index's URL or a folder of wheels")
+        if "://" not in value and not Path(value).is_dir():
+            raise ValueError(f"{value!r} is neither a URL nor a folder")
+        return value.strip()
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -121,6 +155,11 @@ class Settings(BaseSettings):
     @cached_property
     def rate(self) -> RateLimit | None:
         return parse_rate_limit(self.rate_limit)
+
+    @cached_property
+    def ytdlp_update_seconds(self) -> int | None:
+        """How often a worker looks for a newer yt-dlp; None: never by itself."""
+        return parse_interval(self.ytdlp_update)
 
     @cached_property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

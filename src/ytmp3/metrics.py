@@ -57,6 +57,13 @@ CONVERSION_RETRIES = Counter(
     ["error"],
 )
 
+YOUTUBE_FAILURES = Counter(
+    "ytmp3_youtube_failures",
+    "Downloads YouTube refused, by code: YOUTUBE_BLOCKED (bot check, HTTP 429: add cookies "
+    "or a PO-token provider), AGE_RESTRICTED (needs cookies), NOT_YET_AVAILABLE, LIVE_STREAM",
+    ["code"],
+)
+
 
 def conversion_ended(state: JobState, seconds: float) -> str:
     """Count a conversion leaving a worker; returns its result for the log line."""

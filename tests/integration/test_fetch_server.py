@@ -193,6 +193,30 @@ async def test_the_cookies_file_is_read_for_each_download(
         await server.close()
 
 
+async def test_the_cookies_file_is_read_again_only_when_it_changed(
+    stand_in: StandIn, tmp_path: Path
+) -> None:
+    """Its mtime and size tell a change: a file rewritten behind the same ones is not
+    read again (so it is not read for every download), one with a new mtime is."""
+    cookies = cookies_file(tmp_path / "cookies.txt", "first")
+    server = FetchServer(Options(source_url=stand_in.source_url, cookies_file=str(cookies)))
+    try:
+        assert (await fetch(server, job(stand_in))).code == 0
+        before = cookies.stat()
+        cookies_file(cookies, "third")  # as long as "first"
+        os.utime(cookies, ns=(before.st_atime_ns, before.st_mtime_ns))
+        stand_in.cookies.clear()
+        assert (await fetch(server, job(stand_in))).code == 0
+        assert stand_in.cookies and all("CONSENT=first" in c for c in stand_in.cookies)
+
+        os.utime(cookies, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        stand_in.cookies.clear()
+        assert (await fetch(server, job(stand_in))).code == 0
+        assert stand_in.cookies and all("CONSENT=third" in c for c in stand_in.cookies)
+    finally:
+        await server.close()
+
+
 async def test_a_download_asked_for_then_abandoned_is_killed(
     server: FetchServer, stand_in: StandIn
 ) -> None:

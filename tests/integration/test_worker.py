@@ -249,9 +249,10 @@ async def test_readyz_reports_yt_dlp_version(
             response = await client.get("/readyz")
             return response if response.status_code == 200 else None
 
-        response = await wait_for(ready, timeout=10)
+        response = await wait_for(ready, timeout=30)
     data = response.json()["data"]
     assert data["yt_dlp"] == yt_dlp.version.__version__
+    assert [w["yt_dlp"] for w in data["worker_list"]] == [yt_dlp.version.__version__]
     assert data["worker"] is True and data["redis"] is True
 
 

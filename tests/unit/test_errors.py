@@ -9,7 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ytmp3.model.failures import (
+    LIVE_TEXT,
     MESSAGES,
+    OPERATOR_HINTS,
+    UPCOMING_TEXT,
     ConversionError,
     classify_download_error,
     ended,
@@ -31,8 +34,6 @@ UNAVAILABLE = [
     "copyright claim by Someone",
     "ERROR: [youtube] abc: Join this channel to get access to members-only content like this "
     "video, and other exclusive perks.",
-    "ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for "
-    "some users.",
     "ERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found",
     "ERROR: unable to download video data: HTTP Error 404: Not Found",
     "ERROR: [generic] Unable to download webpage: HTTP Error 410: Gone",
@@ -43,8 +44,8 @@ TRANSIENT = [
     "ERROR: [generic] Unable to download webpage: HTTP Error 500: Internal Server Error "
     "(caused by <HTTPError 500: Internal Server Error>)",
     "ERROR: unable to download video data: HTTP Error 502: Bad Gateway",
+    # a 403 on the media URL: the next try extracts afresh, with new URLs
     "ERROR: unable to download video data: HTTP Error 403: Forbidden",
-    "ERROR: [youtube] abc: Unable to download API page: HTTP Error 429: Too Many Requests",
     "ERROR: [generic] Unable to download webpage: <urlopen error [Errno 111] Connection refused>",
     "ERROR: [youtube] abc: Unable to download webpage: <urlopen error [Errno -3] "
     "Temporary failure in name resolution>",
@@ -57,6 +58,69 @@ TRANSIENT = [
     "ERROR: [youtube] abc: Unable to download webpage: <urlopen error [Errno 101] Network is "
     "unreachable>",
 ]
+
+# As yt-dlp words them: YouTube's playability reason, then yt-dlp's hint
+# (yt_dlp/extractor/youtube/_video.py: `if 'sign in' in reason.lower()`, _base.py:
+# _youtube_login_hint, common.py: _login_hint(method="cookies")).
+LOGIN_HINT = (
+    "Use --cookies-from-browser or --cookies for the authentication. See  "
+    "https://github.com/yt-dlp/yt-dlp/wiki/FAQ#how-do-i-pass-cookies-to-yt-dlp  for how to "
+    "manually pass cookies. Also see  https://github.com/yt-dlp/yt-dlp/wiki/Extractors"
+    "#exporting-youtube-cookies  for tips on effectively exporting YouTube cookies"
+)
+YOUTUBE = {
+    ErrorCode.YOUTUBE_BLOCKED: [
+        f"ERROR: [youtube] dQw4w9WgXcQ: Sign in to confirm you\u2019re not a bot. {LOGIN_HINT}",
+        f"ERROR: [youtube] dQw4w9WgXcQ: Sign in to confirm you're not a bot. {LOGIN_HINT}",
+        "ERROR: [youtube] abc: Unable to download API page: HTTP Error 429: Too Many Requests",
+        "ERROR: [generic] Unable to download webpage: HTTP Error 429: Too Many Requests "
+        "(caused by <HTTPError 429: Too Many Requests>)",
+        "ERROR: [youtube] abc: All player responses are invalid. Your IP is likely being "
+        "blocked by Youtube",
+        "ERROR: [youtube] abc: Video unavailable. This content isn't available, try again "
+        "later. The current session has been rate-limited by YouTube for up to an hour. It is "
+        "recommended to use `-t sleep` to add a delay between video requests",
+        "ERROR: [youtube] abc: Please confirm you are human. YouTube is requiring a captcha "
+        "challenge before playback",
+    ],
+    ErrorCode.AGE_RESTRICTED: [
+        "ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate "
+        f"for some users. {LOGIN_HINT}",
+        "ERROR: [youtube] abc: This video is age-restricted and YouTube is requiring account "
+        "age-verification; some formats may be missing",
+    ],
+    ErrorCode.NOT_YET_AVAILABLE: [
+        "ERROR: [youtube] abc: This live event will begin in 3 hours.",
+        "ERROR: [youtube] abc: This live event will begin in a few moments.",
+        "ERROR: [youtube] abc: Premieres in 10 hours",
+        "ERROR: [youtube] abc: Premiere will begin shortly",
+        UPCOMING_TEXT,
+    ],
+    ErrorCode.LIVE_STREAM: [LIVE_TEXT],
+}
+YOUTUBE_CASES = [(code, text) for code, texts in YOUTUBE.items() for text in texts]
+
+
+@pytest.mark.parametrize(("code", "text"), YOUTUBE_CASES)
+def test_youtube_failures_have_their_own_codes(code: ErrorCode, text: str) -> None:
+    error = classify_download_error(text)
+    assert error.code is code
+    assert not error.retryable  # a bot check tried again at once only deepens the block
+    assert error.message == MESSAGES[code]
+    assert error.detail == text
+
+
+def test_every_youtube_code_has_a_fix_for_the_operator() -> None:
+    assert set(OPERATOR_HINTS) == set(YOUTUBE)
+    assert "YTMP3_COOKIES_FILE" in OPERATOR_HINTS[ErrorCode.YOUTUBE_BLOCKED]
+    assert "PO-token" in OPERATOR_HINTS[ErrorCode.YOUTUBE_BLOCKED]
+    assert "YTMP3_COOKIES_FILE" in OPERATOR_HINTS[ErrorCode.AGE_RESTRICTED]
+
+
+def test_the_bot_check_message_tells_the_person_what_happened() -> None:
+    message = MESSAGES[ErrorCode.YOUTUBE_BLOCKED]
+    assert "not a bot" in message and "cookies" in message and "PO-token" in message
+
 
 UNKNOWN = [
     "ERROR: Postprocessing: something odd happened",
@@ -102,8 +166,8 @@ def test_the_raw_text_is_detail_not_the_message() -> None:
 @given(st.text())
 def test_classify_never_raises(text: str) -> None:
     error = classify_download_error(text)
-    assert error.code in (ErrorCode.VIDEO_UNAVAILABLE, ErrorCode.DOWNLOAD_FAILED)
-    assert not (error.code is ErrorCode.VIDEO_UNAVAILABLE and error.retryable)
+    assert error.code in (ErrorCode.DOWNLOAD_FAILED, ErrorCode.VIDEO_UNAVAILABLE, *YOUTUBE)
+    assert not (error.code is not ErrorCode.DOWNLOAD_FAILED and error.retryable)
     assert error.detail == text
 
 

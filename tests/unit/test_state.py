@@ -47,6 +47,11 @@ def test_error_codes_are_the_spec_codes() -> None:
         "DOWNLOAD_FAILED",
         "CONVERSION_FAILED",
         "TIMEOUT",
+        # Keeping up with YouTube
+        "YOUTUBE_BLOCKED",
+        "AGE_RESTRICTED",
+        "NOT_YET_AVAILABLE",
+        "LIVE_STREAM",
     }
 
 

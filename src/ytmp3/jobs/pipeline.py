@@ -19,8 +19,9 @@ from typing import Any, BinaryIO
 
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
+from ytmp3.jobs.fetch.youtube import classified
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
-from ytmp3.model.failures import classify_download_error, ended, failure, human_duration
+from ytmp3.model.failures import ended, failure, human_duration
 from ytmp3.model.job import ErrorCode
 
 
@@ -174,7 +175,7 @@ async def _supervise(
     cut_off = any(_broken_pipe(e) for e in errors)
     download_errors = [e for e in errors if e.get("kind") == "download" and not _broken_pipe(e)]
     if download_errors:
-        raise classify_download_error(str(download_errors[-1].get("message", "")))
+        raise classified(str(download_errors[-1].get("message", "")))
     if fetch_rc != 0 and not cut_off:
         detail = ended("the download", fetch_rc, last_warning)
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)

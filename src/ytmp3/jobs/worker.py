@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import httpx
@@ -29,6 +28,7 @@ from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
+from ytmp3.jobs.fetch.kept import KeptUp
 from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.handback import Owed, keep_reaping
 from ytmp3.jobs.heartbeat import Presence
@@ -55,6 +55,19 @@ def fetch_options(settings: Settings) -> Options:
         cookies_file=str(settings.cookies_file) if settings.cookies_file else None,
         proxy=settings.proxy,
         js_runtimes=js_runtimes(),
+    )
+
+
+def kept_up(settings: Settings, presence: Presence) -> KeptUp:
+    """The worker's downloads, moved to a newer yt-dlp between jobs (jobs/fetch/kept.py);
+    the version they run on goes into the worker's liveness record."""
+    return KeptUp(
+        fetch_options(settings),
+        settings.data_dir,
+        index=settings.ytdlp_index,
+        every=settings.ytdlp_update_seconds,
+        make=make_fetcher,
+        on_version=lambda version: setattr(presence, "yt_dlp", version),
     )
 
 
@@ -148,11 +161,11 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     """
     stopping = asyncio.Event()
     current: list[Worker] = []
-    fetcher = make_fetcher(fetch_options(settings))
+    presence = Presence(max_jobs=settings.max_jobs)  # its yt-dlp: told by the fetcher
     process = Process(
         worker_id=workers.new_worker_id(),
-        fetcher=fetcher,
-        presence=Presence(yt_dlp=metadata.version("yt-dlp"), max_jobs=settings.max_jobs),
+        fetcher=kept_up(settings, presence),
+        presence=presence,
         owed=Owed(),
     )
 
@@ -186,7 +199,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 await asyncio.wait_for(stopping.wait(), delay)
             delay = min(delay * 2, RECONNECT_MAX)
     finally:
-        await asyncio.shield(fetcher.close())
+        await asyncio.shield(process.fetcher.close())
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)

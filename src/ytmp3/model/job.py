@@ -31,6 +31,11 @@ class ErrorCode(StrEnum):
     DOWNLOAD_FAILED = "DOWNLOAD_FAILED"
     CONVERSION_FAILED = "CONVERSION_FAILED"
     TIMEOUT = "TIMEOUT"
+    # YouTube's doing, each with its own fix (SPEC: Keeping up with YouTube)
+    YOUTUBE_BLOCKED = "YOUTUBE_BLOCKED"
+    AGE_RESTRICTED = "AGE_RESTRICTED"
+    NOT_YET_AVAILABLE = "NOT_YET_AVAILABLE"
+    LIVE_STREAM = "LIVE_STREAM"
 
 
 # queued may follow a running state: a job whose worker died is run again.

@@ -4,7 +4,8 @@
   stdin (never on a command line, which any local user may read: a proxy's password).
 - Worker -> server: a `Job` as JSON with two file descriptors attached (the audio pipe,
   the download's stdout, and the events pipe), over a SOCK_SEQPACKET socket.
-- Server -> worker, one message each: `Started(pid)`, or `Refused(error)` when no process
+- Server -> worker, one message each: first `Ready` (yt-dlp loaded: its version, where
+  it came from, the plugins it found), then `Started(pid)`, or `Refused(error)` when no process
   could be started (answered in order: the worker matches answers to requests), then
   `Exited(pid, code)` when that process ends.
 - Download -> worker, on the events pipe: one JSON object per line,
@@ -53,6 +54,21 @@ class Job(_Json):
 
 
 @dataclass(frozen=True)
+class Ready(_Json):
+    """yt-dlp as a fetch server (or a download process) loaded it."""
+
+    yt_dlp: str  # its version
+    location: str  # the directory it was imported from
+    ejs: str | None = None  # yt-dlp-ejs's version, when present
+    plugins: tuple[str, ...] = ()  # "name version" of the PO-token providers found
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        data = json.loads(text)
+        return cls(**{**data, "plugins": tuple(data.get("plugins") or ())})
+
+
+@dataclass(frozen=True)
 class Started:
     pid: int
 
@@ -68,10 +84,12 @@ class Exited:
     code: int
 
 
-Answer = Started | Refused | Exited
+Answer = Ready | Started | Refused | Exited
 
 
 def encode_answer(answer: Answer) -> bytes:
+    if isinstance(answer, Ready):
+        return json.dumps({"ready": json.loads(answer.to_json())}).encode()
     if isinstance(answer, Started):
         return json.dumps({"pid": answer.pid}).encode()
     if isinstance(answer, Refused):
@@ -82,6 +100,8 @@ def encode_answer(answer: Answer) -> bytes:
 def decode_answer(message: bytes) -> Answer:
     """Raises ValueError for a message the server would never send."""
     data = json.loads(message)
+    if "ready" in data:
+        return Ready.from_json(json.dumps(data["ready"]))
     if "pid" in data:
         return Started(int(data["pid"]))
     if "error" in data:

@@ -61,6 +61,7 @@ def serve(sock: socket.socket, prepared: ytdlp.Prepared) -> None:
             try:
                 if len(fds) != 2:
                     raise OSError(f"a request came with {len(fds)} file descriptors, not 2")
+                _refresh(prepared)  # here, so each fork need not read it again
                 pid = os.fork()
             except OSError as exc:
                 # answered all the same: the worker matches answers to requests in order
@@ -83,6 +84,13 @@ def serve(sock: socket.socket, prepared: ytdlp.Prepared) -> None:
     finally:
         for pid in children:
             kill_group(pid)
+
+
+def _refresh(prepared: ytdlp.Prepared) -> None:
+    try:
+        ytdlp.refresh_cookies(prepared)
+    except Exception as exc:  # a half-written file: the download tries again, and says why
+        print(f"fetch server: the cookies file could not be read: {exc}", file=sys.stderr)
 
 
 def _reap(sock: socket.socket, children: set[int]) -> None:
@@ -124,6 +132,7 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
     prepared = ytdlp.prepare(Options.from_json(sys.stdin.read()))  # see protocol.py
     with sock:
+        sock.send(encode_answer(ytdlp.describe()))
         serve(sock, prepared)
     return 0
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
-from ytmp3.jobs.fetch.protocol import SOFTWARE_ERROR, Job, Options, encode_event
+from ytmp3.jobs.fetch.protocol import SOFTWARE_ERROR, Job, Options, Ready, encode_event
+from ytmp3.model.failures import LIVE_TEXT, UPCOMING_TEXT
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
@@ -106,6 +107,25 @@ class Prepared:
     # The extractor every job's URL goes to (they differ only in the video id), so a
     # job need not try the others' URL patterns first.
     extractor: str
+    # (mtime, size) of the cookies file when it was last read
+    cookies_read: tuple[int, int] | None = None
+
+
+def refresh_cookies(prepared: Prepared) -> None:
+    """Read the cookies file again if it changed since it was last read (its mtime or
+    size), so an operator can replace it without a restart."""
+    path = prepared.ydl.params.get("cookiefile")
+    if not path:
+        return
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return  # away for a moment (being replaced): keep what was read
+    seen = (stat.st_mtime_ns, stat.st_size)
+    if seen != prepared.cookies_read:
+        prepared.ydl.cookiejar.clear()
+        prepared.ydl.cookiejar.load()
+        prepared.cookies_read = seen
 
 
 def prepare(options: Options) -> Prepared:
@@ -127,7 +147,42 @@ def prepare(options: Options) -> Prepared:
     url = options.source_url.format(video_id=SAMPLE_VIDEO_ID)
     source = next(ie for ie in extractors if ie.suitable(url))
     _warm_up(ydl, source, url)
-    return Prepared(ydl, events, source.ie_key())
+    prepared = Prepared(ydl, events, source.ie_key())
+    refresh_cookies(prepared)
+    return prepared
+
+
+def describe() -> Ready:
+    """The yt-dlp this process loaded: its version, where from, and the PO-token provider
+    plugins it found (yt-dlp loads every plugin beside it when a YoutubeDL is made, even
+    one given only two extractors, and a provider registers itself as it is loaded)."""
+    import yt_dlp
+    from yt_dlp.version import __version__
+
+    ejs: str | None = None
+    with contextlib.suppress(ImportError):
+        import yt_dlp_ejs
+
+        ejs = str(getattr(yt_dlp_ejs, "version", None) or "") or None
+    return Ready(
+        yt_dlp=__version__,
+        location=os.path.dirname(os.path.dirname(os.path.abspath(yt_dlp.__file__))),
+        ejs=ejs,
+        plugins=tuple(pot_providers()),
+    )
+
+
+def pot_providers() -> list[str]:
+    """Each PO-token provider registered, as "name version". yt-dlp has no public list of
+    them (its verbose output prints this one): should it move, only this report is lost."""
+    try:
+        from yt_dlp.extractor.youtube.pot._registry import _pot_providers
+    except ImportError:
+        return []
+    return sorted(
+        f"{getattr(p, 'PROVIDER_NAME', name)} {getattr(p, 'PROVIDER_VERSION', '')}".strip()
+        for name, p in dict(_pot_providers.value).items()
+    )
 
 
 def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
@@ -184,10 +239,7 @@ def download(prepared: Prepared, job: Job) -> int:
     events = prepared.events
     try:
         ydl = prepared.ydl
-        if ydl.params.get("cookiefile"):
-            # read for each job, as the file may have been replaced since the server started
-            ydl.cookiejar.clear()
-            ydl.cookiejar.load()
+        refresh_cookies(prepared)  # a no-op after a fork: the fetch server has just done it
         info = ydl.extract_info(job.url, download=False, ie_key=prepared.extractor)
         if info is None:
             events.emit("error", kind="download", message="no media found")
@@ -198,10 +250,19 @@ def download(prepared: Prepared, job: Job) -> int:
             title=info.get("title"),
             artist=info.get("artist") or info.get("channel") or info.get("uploader"),
             duration=duration,
+            # what this very process has loaded: a plugin is seen where it matters
+            pot_providers=pot_providers(),
         )
         if duration and duration > job.max_duration:
             events.emit("error", kind="too_long", message=f"duration {duration}")
             return 3
+        # yt-dlp would record a live stream from its live edge until the timeout: refused,
+        # as is a premiere not yet out (YouTube's own extractor raises for most of those).
+        live_status = info.get("live_status")
+        if live_status in ("is_live", "is_upcoming"):
+            text = LIVE_TEXT if live_status == "is_live" else UPCOMING_TEXT
+            events.emit("error", kind="download", message=text)
+            return 1
         ydl.process_info(info)
     except YoutubeDLError as exc:
         events.emit("error", kind="download", message=str(exc))
