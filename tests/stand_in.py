@@ -36,6 +36,7 @@ class Thumb:
     delay: float = 0.0
     size: int | None = None  # a JPEG padded to this many bytes (sent as it is made)
     drip: float = 0.0  # seconds between two bytes of the body: a host that drips
+    drip_head: bool = False  # ...its status line and headers too (with drip)
     redirect: str | None = None  # answer 302 to this URL instead
     tell_length: bool = True  # False: no Content-Length, the body ends when the host hangs up
     cover_only: bool = False  # size, drip and redirect for a worker's cover fetch only
@@ -52,6 +53,7 @@ class Source:
     fail_first: int = 0  # answer 503 to this many page requests first
     bytes_per_second: int | None = None  # bandwidth limit of the media
     stall_after: int | None = None  # send this many media bytes, then hang
+    live: bool = False  # the page is a live stream's HLS playlist: no end to it
     hits: int = 0
 
 
@@ -145,7 +147,9 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 thumb = Thumb(thumb.status, thumb.delay)
             if thumb.delay:
                 time.sleep(thumb.delay)
-            if thumb.redirect is not None:
+            if thumb.drip and thumb.drip_head:
+                self._drip_head(thumb.drip)
+            elif thumb.redirect is not None:
                 self.send_response(302)
                 self.send_header("Location", thumb.redirect)
                 self.send_header("Content-Length", "0")
@@ -182,6 +186,21 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
+        def _drip_head(self, every: float) -> None:
+            """A 200 whose status line and headers come one byte at a time, then a JPEG,
+            until the client hangs up or the test ends."""
+            start = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+            data = f"{start}Content-Length: {len(JPEG)}\r\n\r\n".encode() + JPEG
+            self.close_connection = True
+            try:
+                for offset in range(len(data)):
+                    self.wfile.write(data[offset : offset + 1])
+                    self.wfile.flush()
+                    if stand_in.release_stalls.wait(every):
+                        return
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def _source(self, video_id: str) -> Source:
             return stand_in.sources.setdefault(video_id, Source(stand_in.default_audio))
 
@@ -196,6 +215,14 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 return
             if src.status != 200:
                 self._plain(src.status, b"unavailable", head)
+                return
+            if src.live:
+                # a media playlist with no #EXT-X-ENDLIST: yt-dlp's generic extractor calls it live
+                playlist = (
+                    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n"
+                    + "".join(f"#EXTINF:2.0,\n/media/{video_id}-{n}.ts\n" for n in range(1, 4))
+                )
+                self._plain(200, playlist.encode(), head, "application/vnd.apple.mpegurl")
                 return
             video: dict[str, object] = {
                 "@context": "https://schema.org",

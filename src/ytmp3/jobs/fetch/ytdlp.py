@@ -198,6 +198,7 @@ def download(prepared: Prepared, job: Job) -> int:
             title=info.get("title"),
             artist=info.get("artist") or info.get("channel") or info.get("uploader"),
             duration=duration,
+            live=bool(info.get("is_live")),  # a live stream has no end: the worker cuts it
         )
         if duration and duration > job.max_duration:
             events.emit("error", kind="too_long", message=f"duration {duration}")
