@@ -36,6 +36,7 @@ class Thumb:
     delay: float = 0.0
     size: int | None = None  # a JPEG padded to this many bytes (sent as it is made)
     drip: float = 0.0  # seconds between two bytes of the body: a host that drips
+    drip_head: bool = False  # ...its status line and headers too (with drip)
     redirect: str | None = None  # answer 302 to this URL instead
     tell_length: bool = True  # False: no Content-Length, the body ends when the host hangs up
     cover_only: bool = False  # size, drip and redirect for a worker's cover fetch only
@@ -151,7 +152,9 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 thumb = Thumb(thumb.status, thumb.delay)
             if thumb.delay:
                 time.sleep(thumb.delay)
-            if thumb.redirect is not None:
+            if thumb.drip and thumb.drip_head:
+                self._drip_head(thumb.drip)
+            elif thumb.redirect is not None:
                 self.send_response(302)
                 self.send_header("Location", thumb.redirect)
                 self.send_header("Content-Length", "0")
@@ -185,6 +188,21 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                         self.wfile.flush()
                         if stand_in.release_stalls.wait(thumb.drip):
                             return
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def _drip_head(self, every: float) -> None:
+            """A 200 whose status line and headers come one byte at a time, then a JPEG,
+            until the client hangs up or the test ends."""
+            start = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+            data = f"{start}Content-Length: {len(JPEG)}\r\n\r\n".encode() + JPEG
+            self.close_connection = True
+            try:
+                for offset in range(len(data)):
+                    self.wfile.write(data[offset : offset + 1])
+                    self.wfile.flush()
+                    if stand_in.release_stalls.wait(every):
+                        return
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

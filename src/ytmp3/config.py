@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     log_format: str = Field("text", pattern="^(text|json)$")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # Fair queueing (ytmp3.cache.fair): conversions one client may have waiting or running
+    # (beyond: 429; 0 = no bound), and how many of them sit in the workers' queue at once
+    # (0 = the live workers' slots).
+    max_pending: int = Field(50, ge=0)
+    queue_window: int = Field(0, ge=0)
+    # a download that sends no audio for this long is cut and tried again (DOWNLOAD_FAILED)
+    stall_timeout: float = Field(30.0, gt=0)
     # SIGTERM: what in-flight requests (API) and running conversions (worker) get to finish
     stop_grace: int = Field(30, ge=0)
     # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.api.client_address import Network, client_address
+from ytmp3.api.client_address import Network, client_address, client_identity
 
 TRUSTED: tuple[Network, ...] = (
     ipaddress.ip_network("10.0.0.0/8"),
@@ -119,3 +119,37 @@ def test_trusted_peer_with_any_header_gives_an_address(
     assert result == str(peer) or ipaddress.ip_address(result) is not None
     assert "," not in result
     assert result == result.strip()
+
+
+@pytest.mark.parametrize(
+    ("address", "identity"),
+    [
+        # IPv4: the address itself
+        ("203.0.113.5", "203.0.113.5"),
+        ("10.0.0.1", "10.0.0.1"),
+        # IPv6: its /64, whatever the host part and however it is written
+        ("2001:db8:aa:bb::1", "2001:db8:aa:bb::/64"),
+        ("2001:db8:aa:bb:ffff:ffff:ffff:ffff", "2001:db8:aa:bb::/64"),
+        ("2001:DB8:AA:BB:0:0:0:7", "2001:db8:aa:bb::/64"),
+        ("2001:db8:aa:bc::1", "2001:db8:aa:bc::/64"),
+        ("::1", "::/64"),
+        # an IPv4 client seen through an IPv6 socket is that IPv4 client
+        ("::ffff:203.0.113.5", "203.0.113.5"),
+        # not an address: itself (a garbled peer, no peer)
+        ("unknown", "unknown"),
+        ("10.0.0.1:80", "10.0.0.1:80"),
+    ],
+)
+def test_client_identity(address: str, identity: str) -> None:
+    assert client_identity(address) == identity
+
+
+@given(st.ip_addresses(v=6, network="2001:db8::/32"), st.integers(0, 2**64 - 1))
+def test_every_address_of_a_64_is_one_client(address: ipaddress.IPv6Address, host: int) -> None:
+    neighbour = ipaddress.IPv6Address((int(address) >> 64 << 64) | host)
+    assert client_identity(str(address)) == client_identity(str(neighbour))
+
+
+@given(st.ip_addresses(v=4))
+def test_ipv4_addresses_count_apart(address: ipaddress.IPv4Address) -> None:
+    assert client_identity(str(address)) == str(address)

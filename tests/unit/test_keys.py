@@ -20,6 +20,9 @@ ONE_ARG: list[Callable[[str], str]] = [
     keys.probe_lock_key,
     keys.job_key,
     keys.job_events_channel,
+    keys.fair_pending_key,
+    keys.fair_window_key,
+    keys.fair_client_of_key,
 ]
 
 
@@ -51,6 +54,10 @@ def test_every_kind_has_its_own_namespace(
         keys.probe_key(video_id),
         keys.probe_lock_key(video_id),
         keys.claim_key(video_id, bitrate),
+        keys.fair_pending_key(client),
+        keys.fair_window_key(client),
+        keys.fair_clients_key(),
+        keys.fair_client_of_key(job_id),
         keys.job_key(job_id),
         keys.job_events_channel(job_id),
         keys.rate_key(client, window),

@@ -34,3 +34,24 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
             except ValueError:
                 return peer  # a garbled header is worth nothing
     return hops[0] if hops else peer
+
+
+IPV6_PREFIX = 64  # one subscriber's network: ISPs hand out a /64 (or more) per household
+
+
+def client_identity(address: str) -> str:
+    """Who a client counts as for the rate limit and the fair queue: an IPv4 address
+    itself, an IPv6 address by its /64 (any host can pick any of its 2^64 addresses).
+
+    An IPv4 address mapped into IPv6 (`::ffff:198.51.100.7`) counts as that IPv4 address;
+    anything that is not an address (a garbled peer, `unknown`) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
+    return str(ip)

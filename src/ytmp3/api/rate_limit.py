@@ -1,4 +1,5 @@
-"""Submissions per client address, counted in Redis so every API process shares the count."""
+"""Submissions per client (an address; an IPv6 one by its /64: ytmp3.api.client_address),
+counted in Redis so every API process shares the count."""
 
 from __future__ import annotations
 

@@ -20,6 +20,26 @@ def claim_key(video_id: str, bitrate: int) -> str:
     return f"{PREFIX}:claim:{video_id}:{bitrate}"
 
 
+def fair_pending_key(client: str) -> str:
+    """A client's conversions not yet in ARQ's queue, oldest first (ytmp3.cache.fair)."""
+    return f"{PREFIX}:fair-pending:{client}"
+
+
+def fair_window_key(client: str) -> str:
+    """A client's conversions in ARQ's queue or running: its window."""
+    return f"{PREFIX}:fair-window:{client}"
+
+
+def fair_clients_key() -> str:
+    """Clients with conversions pending or in their window: what the periodic refill visits."""
+    return f"{PREFIX}:fair-clients"
+
+
+def fair_client_of_key(job_id: str) -> str:
+    """Which client's window a conversion belongs to, for the refill when it ends."""
+    return f"{PREFIX}:fair-client-of:{job_id}"
+
+
 def job_key(job_id: str) -> str:
     """The job's status record (JSON)."""
     return f"{PREFIX}:job:{job_id}"

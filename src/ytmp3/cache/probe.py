@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -15,6 +16,7 @@ from ytmp3.metrics import PROBE_CACHE_HITS, PROBE_CACHE_MISSES, PROBE_SECONDS
 
 EXISTS, MISSING = b"1", b"0"
 _LOCK_POLL = 0.02
+BODY_MAX = 64 * 1024  # a thumbnail's size: YouTube's 0.jpg is ~10-40 KB
 
 
 class UpstreamError(Exception):
@@ -97,13 +99,41 @@ class VideoProbe:
 
     async def _ask_upstream(self, video_id: str) -> bool:
         url = self._thumbnail_url.format(video_id=video_id)
+        # HEAD would do, but the thumbnail host answers GET for sure. The timeout is a
+        # deadline for the whole probe, not only for each read: a host that sends a byte
+        # now and then would otherwise hold the request (and a graceful stop) for ever.
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        request = self._http.build_request("GET", url, timeout=self._timeout)
         try:
-            # HEAD would do, but the thumbnail host answers GET for sure; the body is small.
-            response = await self._http.get(url, timeout=self._timeout)
+            async with asyncio.timeout_at(deadline):
+                # a redirect is an answer of its own (an error), never followed
+                response = await self._http.send(request, stream=True, follow_redirects=False)
+        except TimeoutError as exc:
+            raise UpstreamError("thumbnail probe timed out") from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(f"thumbnail probe failed: {exc.__class__.__name__}") from exc
+        try:
+            # Only the status counts. A thumbnail-sized body is read, so the connection
+            # can serve the next probe; a larger or slower one is dropped with it.
+            with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                async with asyncio.timeout_at(deadline):
+                    await _drain(response, BODY_MAX)
+        finally:
+            await response.aclose()
         if response.status_code == 200:
             return True
         if response.status_code == 404:
             return False
         raise UpstreamError(f"thumbnail probe answered HTTP {response.status_code}")
+
+
+async def _drain(response: httpx.Response, limit: int) -> None:
+    """Read the body if it is known to be at most `limit` bytes; leave it otherwise."""
+    length = response.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > limit:
+        return
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > limit:
+            return

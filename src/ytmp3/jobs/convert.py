@@ -194,6 +194,7 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Pa
                 bitrate=tracker.state.bitrate,
                 out=part,
                 listener=tracker,
+                stall_timeout=settings.stall_timeout,
             )
         except ConversionError as exc:
             if not exc.retryable or delay is None:

@@ -24,6 +24,8 @@ from ytmp3.jobs.lifetime import die_with_parent, kill_group
 from ytmp3.model.failures import ended, failure, human_duration
 from ytmp3.model.job import ErrorCode
 
+STALL_TIMEOUT = 30.0  # YTMP3_STALL_TIMEOUT's default
+
 
 @dataclass(frozen=True)
 class Info:
@@ -66,8 +68,14 @@ async def convert(
     bitrate: int,
     out: Path,
     listener: Listener,
+    stall_timeout: float = STALL_TIMEOUT,
 ) -> Output:
-    """Download and convert into `out` (a temporary name); raise ConversionError."""
+    """Download and convert into `out` (a temporary name); raise ConversionError.
+
+    A download that sends no audio for `stall_timeout` seconds is cut (DOWNLOAD_FAILED,
+    worth another try); audio past the job's longest duration is cut at once (TOO_LONG),
+    and a live stream never starts (LIVE_STREAM, refused by the download itself): neither
+    holds a worker's slot until the job's timeout."""
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
@@ -87,7 +95,7 @@ async def convert(
         for fd in (data_r, data_w, events_w):
             os.close(fd)
         data_r = data_w = events_w = -1
-        return await _supervise(download, encoder, events, job, listener)
+        return await _supervise(download, encoder, events, job, listener, stall_timeout)
     except BaseException:
         if download is not None:
             download.kill()
@@ -124,23 +132,37 @@ async def _supervise(
     events: BinaryIO,
     job: Job,
     listener: Listener,
+    stall_timeout: float,
 ) -> Output:
     errors: list[dict[str, Any]] = []
     last_warning: str | None = None
     out_seconds = 0.0
     converting = False
+    clock = asyncio.get_running_loop().time
+    last_audio = clock()  # when the last audio came (or the download started)
+    downloaded = 0
+    cut: ErrorCode | None = None  # why we ended the two processes, if we did
+
+    def end_now(code: ErrorCode) -> None:
+        nonlocal cut
+        cut = cut or code
+        download.kill()
+        kill_group(encoder.pid)  # the pipes close, the readers below end, and so do we
 
     async def on_event(line: str) -> None:
-        nonlocal converting, last_warning
+        nonlocal converting, last_warning, last_audio, downloaded
         event = decode_event(line)
         if event is None:
             return
         kind = event.get("event")
         if kind == "info":
+            last_audio = clock()  # extraction done: the audio's clock starts now
             await listener.on_info(
                 Info(event.get("title"), event.get("artist"), event.get("duration"))
             )
         elif kind == "progress":
+            if (event.get("downloaded") or 0) > downloaded:
+                downloaded, last_audio = event["downloaded"], clock()
             total = event.get("total")
             if total:
                 await listener.on_download(min(1.0, event["downloaded"] / total))
@@ -153,21 +175,41 @@ async def _supervise(
             last_warning = str(event.get("message", ""))[-300:]
 
     async def on_progress(line: str) -> None:
-        nonlocal out_seconds
+        nonlocal out_seconds, last_audio
         key, _, value = line.partition("=")
         if key == "out_time_us" and value.strip().lstrip("-").isdigit():
-            out_seconds = max(out_seconds, int(value) / 1_000_000)
+            if int(value) / 1_000_000 > out_seconds:
+                out_seconds, last_audio = int(value) / 1_000_000, clock()
+            if out_seconds > job.max_duration:
+                end_now(ErrorCode.TOO_LONG)  # ffmpeg stops there; the download need not go on
+
+    async def watch_for_stalls() -> None:
+        # Wakes at the stall deadline, sees whether audio came meanwhile, sleeps on.
+        while True:
+            left = last_audio + stall_timeout - clock()
+            if left <= 0:
+                end_now(ErrorCode.DOWNLOAD_FAILED)
+                return
+            await asyncio.sleep(left)
 
     assert encoder.stdout is not None and encoder.stderr is not None
-    encode_stderr, *_ = await asyncio.gather(
-        encoder.stderr.read(),
-        _read_pipe(events, on_event),
-        _read_stream(encoder.stdout, on_progress),
-    )
+    watchdog = asyncio.create_task(watch_for_stalls())
+    try:
+        encode_stderr, *_ = await asyncio.gather(
+            encoder.stderr.read(),
+            _read_pipe(events, on_event),
+            _read_stream(encoder.stdout, on_progress),
+        )
+    finally:
+        watchdog.cancel()
     fetch_rc, encode_rc = await download.wait(), await encoder.wait()
 
     limit = human_duration(job.max_duration)
-    if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
+    if cut is ErrorCode.DOWNLOAD_FAILED:
+        detail = f"no audio for {stall_timeout:g} s"
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
+    too_long = any(e.get("kind") == "too_long" for e in errors)
+    if cut is ErrorCode.TOO_LONG or too_long or out_seconds > job.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
     # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
     # The other way round, a download that died makes ffmpeg fail on a cut stream: that

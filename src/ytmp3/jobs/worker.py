@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from ytmp3 import __version__, logs
 from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
+from ytmp3.cache.fair import FairQueue
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.keys import QUEUE
 from ytmp3.cache.queue import TASK, job_of
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 # reads (liveness is ytmp3.cache.workers): as seldom as it allows.
 ARQ_HEALTH_INTERVAL = 3600
 CLEANUP_MINUTES = set(range(0, 60, 5))
+# The fair queue's catch-up: a window left short by a refill lost with its worker
+REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
 
 
@@ -47,6 +50,11 @@ async def cleanup(ctx: dict[str, Any]) -> int:
     return await sweep_media(
         ctx["redis"], jc.settings.media_dir, part_max_age=jc.settings.job_timeout * 2
     )
+
+
+async def refill_queues(ctx: dict[str, Any]) -> int:
+    jc: JobContext = ctx["ytmp3"]
+    return await FairQueue.of(ctx["redis"], jc.settings).refill_all()
 
 
 def fetch_options(settings: Settings) -> Options:
@@ -125,9 +133,21 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
         # every line of the job carries the job's id, not ARQ's id for this attempt
         await logs.bind_job({**ctx, "job_id": job_of(str(ctx["job_id"]))})
 
+    async def after_job(ctx: dict[str, Any]) -> None:
+        # One of a client's conversions ended (or was handed back): the next of that
+        # client's enters ARQ's queue.
+        job_id = job_of(str(ctx["job_id"]))
+        try:
+            await FairQueue.of(redis, settings).ended(job_id)
+        except (RedisError, OSError) as exc:
+            log.warning("refilling the queue after %s failed (the next will): %s", job_id, exc)
+
     worker = Worker(
         functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
-        cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
+        cron_jobs=[
+            cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True),
+            cron(refill_queues, second=REFILL_SECONDS, run_at_startup=True),
+        ],
         queue_name=QUEUE,
         redis_pool=redis,
         on_startup=startup,
@@ -146,6 +166,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
         job_completion_wait=settings.stop_grace,
         retry_jobs=False,
         on_job_start=job_start,
+        after_job_end=after_job,
     )
     return worker
 

@@ -12,7 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from redis.exceptions import RedisError
 
 from ytmp3.api.deps import RedisDep
-from ytmp3.cache import workers
+from ytmp3.cache import fair, workers
 from ytmp3.cache.keys import QUEUE
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ router = APIRouter(tags=["operations"])
 SHARED = CollectorRegistry(auto_describe=True)
 QUEUE_JOBS = Gauge(
     "ytmp3_queue_jobs",
-    "Jobs in the queue, waiting or running (ARQ keeps a job there until it ends)",
+    "Jobs queued or running: in ARQ's queue (it keeps a job there until it ends), or"
+    " waiting for room in their client's window (ytmp3.cache.fair)",
     registry=SHARED,
 )
 WORKERS = Gauge(
@@ -41,7 +42,7 @@ async def metrics(redis: RedisDep) -> Response:
     """Prometheus text format (version 0.0.4)."""
     body = generate_latest(REGISTRY)
     try:
-        QUEUE_JOBS.set(await redis.zcard(QUEUE))
+        QUEUE_JOBS.set(await redis.zcard(QUEUE) + await fair.waiting(redis))
         WORKERS.set(await workers.alive(redis))
     except (RedisError, OSError) as exc:
         # the process's own metrics still matter most when Redis is away

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ytmp3 import logs
+from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
+from ytmp3.cache.fair import FairQueue, withdraw
 from ytmp3.cache.probe import UpstreamError
-from ytmp3.cache.queue import enqueue
 from ytmp3.config import Settings
 from ytmp3.metrics import SUBMISSIONS
 from ytmp3.model.job import Status
@@ -25,17 +26,24 @@ from ytmp3.model.video_url import parse_video_id
 log = logging.getLogger(__name__)
 
 EXISTS_MESSAGE = "This video is already being converted or done."
+# What a client over YTMP3_MAX_PENDING is told to wait: about a conversion's time.
+PENDING_RETRY_AFTER = 30
 # Each outcome's counter looked up once: labels() validates and locks on every call.
 _counter = functools.cache(SUBMISSIONS.labels)
 # Pure, and the same links come again and again (a page reloaded, a client retrying).
 _video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
+def _client(request: Request, settings: Settings) -> str:
+    """Who the request counts against: its address, an IPv6 one by its /64."""
+    return client_identity(client_of(request, settings))
+
+
 async def enforce_rate_limit(request: Request, resources: ResourcesDep) -> None:
     rate = resources.settings.rate
     if rate is None:
         return
-    wait = await retry_after(resources.redis, client_of(request, resources.settings), rate)
+    wait = await retry_after(resources.redis, _client(request, resources.settings), rate)
     if wait is not None:
         _counter("rate_limited").inc()
         raise ApiError(
@@ -68,7 +76,7 @@ def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> by
     return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
 
 
-async def submit(body: SubmitRequest, resources: ResourcesDep) -> Response:
+async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep) -> Response:
     video_id = _video_id(body.video_url)
     if video_id is None:
         _counter("invalid_url").inc()
@@ -106,7 +114,20 @@ async def submit(body: SubmitRequest, resources: ResourcesDep) -> Response:
     if not created:
         _counter("exists").inc()
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
-    await enqueue(resources.redis, state.id)
+    # Bounded where a conversion is created, so a repeat submission costs no round trip.
+    settings = resources.settings
+    queue = FairQueue.of(resources.redis, settings)
+    if not await queue.add(_client(request, settings), [state.id], limit=settings.max_pending):
+        await withdraw(resources.redis, state)
+        _counter("rate_limited").inc()
+        log.info("refused: the client has %d conversions waiting", settings.max_pending)
+        raise ApiError(
+            429,
+            "RATE_LIMITED",
+            f"You already have {settings.max_pending} conversions waiting. "
+            f"Please try again in {PENDING_RETRY_AFTER} seconds, when some have finished.",
+            headers={"Retry-After": str(PENDING_RETRY_AFTER)},
+        )
     _counter("queued").inc()
     log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(
