@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ytmp3.jobs.encode import plan
+from ytmp3.jobs.encode.parallel import Outcome, ParallelEncoder
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -34,6 +36,7 @@ class Info:
 @dataclass(frozen=True)
 class Output:
     duration: float
+    encoders: int = 1  # how many encoders shared the audio
 
 
 class Listener:
@@ -57,6 +60,48 @@ def ffmpeg_args(ffmpeg: str, bitrate: int, out: Path, max_duration: int) -> list
     ]  # fmt: skip
 
 
+class _Single:
+    """One ffmpeg, decoding and encoding: short audio, or no core to spare."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def finish(self) -> Outcome:
+        out_seconds = 0.0
+
+        async def on_progress(line: str) -> None:
+            nonlocal out_seconds
+            key, _, value = line.partition("=")
+            if key == "out_time_us" and value.strip().lstrip("-").isdigit():
+                out_seconds = max(out_seconds, int(value) / 1_000_000)
+
+        process = self.process
+        assert process.stdout is not None and process.stderr is not None
+        stderr, _ = await asyncio.gather(
+            process.stderr.read(), _read_stream(process.stdout, on_progress)
+        )
+        rc = await process.wait()
+        return Outcome(rc, stderr.decode("utf-8", "replace").strip()[-500:], out_seconds, 1)
+
+    def kill(self) -> None:
+        kill_group(self.process.pid)
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                await self.process.wait()
+
+
+Converter = _Single | ParallelEncoder
+
+
+def parallel_pays(cores: int, duration: float | None) -> bool:
+    """Whether to encode on several cores: some to spare, and audio not known to be short
+    (unknown length goes to the parallel encoder, which still takes one encoder, with
+    the reservoir, when the audio turns out short)."""
+    return cores > 1 and (duration is None or duration >= plan.MIN_SECONDS)
+
+
 async def convert(
     job: Job,
     *,
@@ -65,33 +110,56 @@ async def convert(
     bitrate: int,
     out: Path,
     listener: Listener,
+    cores: Callable[[], int] = lambda: 1,
 ) -> Output:
-    """Download and convert into `out` (a temporary name); raise ConversionError."""
+    """Download and convert into `out` (a temporary name); raise ConversionError.
+
+    `cores()` says how many cores the conversion may use now (asked again as it goes):
+    more than one lets a long audio be encoded on several at once (jobs/encode/).
+    """
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
     download: Download | None = None
-    encoder: asyncio.subprocess.Process | None = None
+    converter: Converter | None = None
+    stream: asyncio.Future[None] | None = None
     try:
         try:
             download = await fetcher.spawn(job, data_w, events_w)
         except FetchServerError as exc:
             raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=str(exc)) from exc
-        encoder = await asyncio.create_subprocess_exec(
-            *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
-            stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-        # The two processes hold the pipes now; ours would keep them from ending.
-        for fd in (data_r, data_w, events_w):
+        for fd in (data_w, events_w):
             os.close(fd)
-        data_r = data_w = events_w = -1
-        return await _supervise(download, encoder, events, job, listener)
+        data_w = events_w = -1
+        state = _Events(listener)
+        stream = asyncio.ensure_future(_read_pipe(events, state.on_event))
+        # The choice of encoder waits for the audio's length (the download tells it
+        # before its first byte of audio); the audio waits in its pipe meanwhile.
+        info = asyncio.ensure_future(state.info_seen.wait())
+        await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
+        info.cancel()
+        if parallel_pays(cores(), state.duration):
+            converter = ParallelEncoder(
+                ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
+                cores=cores, duration=state.duration,
+            )  # fmt: skip
+            await converter.start(data_r)
+        else:
+            process = await asyncio.create_subprocess_exec(
+                *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
+                stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, preexec_fn=die_with_parent,
+            )  # fmt: skip
+            converter = _Single(process)
+        # The processes hold the pipe now; ours would keep it from ending.
+        os.close(data_r)
+        data_r = -1
+        return await _supervise(download, converter, stream, state, job)
     except BaseException:
         if download is not None:
             download.kill()
-        if encoder is not None:
-            kill_group(encoder.pid)
+        if converter is not None:
+            converter.kill()
         with contextlib.suppress(FileNotFoundError):
             out.unlink()
         raise
@@ -99,12 +167,15 @@ async def convert(
         for fd in (data_r, data_w, events_w):
             if fd >= 0:
                 os.close(fd)
+        if stream is not None and not stream.done():
+            stream.cancel()
+            with contextlib.suppress(BaseException):
+                await stream
         events.close()
         if download is not None:
             await download.wait()
-        if encoder is not None and encoder.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                await encoder.wait()
+        if converter is not None:
+            await converter.close()
 
 
 async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -> None:
@@ -117,53 +188,51 @@ async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -
         transport.close()
 
 
-async def _supervise(
-    download: Download,
-    encoder: asyncio.subprocess.Process,
-    events: BinaryIO,
-    job: Job,
-    listener: Listener,
-) -> Output:
-    errors: list[dict[str, Any]] = []
-    last_warning: str | None = None
-    out_seconds = 0.0
-    converting = False
+class _Events:
+    """What the download said, as it said it."""
 
-    async def on_event(line: str) -> None:
-        nonlocal converting, last_warning
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.errors: list[dict[str, Any]] = []
+        self.last_warning: str | None = None
+        self.converting = False
+        self.duration: float | None = None
+        self.info_seen = asyncio.Event()
+
+    async def on_event(self, line: str) -> None:
         event = decode_event(line)
         if event is None:
             return
         kind = event.get("event")
         if kind == "info":
-            await listener.on_info(
-                Info(event.get("title"), event.get("artist"), event.get("duration"))
-            )
+            duration = event.get("duration")
+            if isinstance(duration, int | float) and duration > 0:
+                self.duration = float(duration)
+            self.info_seen.set()
+            await self.listener.on_info(Info(event.get("title"), event.get("artist"), duration))
         elif kind == "progress":
             total = event.get("total")
             if total:
-                await listener.on_download(min(1.0, event["downloaded"] / total))
-        elif kind == "finished" and not converting:
-            converting = True
-            await listener.on_converting()
+                await self.listener.on_download(min(1.0, event["downloaded"] / total))
+        elif kind == "finished" and not self.converting:
+            self.converting = True
+            await self.listener.on_converting()
         elif kind == "error":
-            errors.append(event)
+            self.errors.append(event)
         elif kind == "log" and event.get("level") == "warning":
-            last_warning = str(event.get("message", ""))[-300:]
+            self.last_warning = str(event.get("message", ""))[-300:]
 
-    async def on_progress(line: str) -> None:
-        nonlocal out_seconds
-        key, _, value = line.partition("=")
-        if key == "out_time_us" and value.strip().lstrip("-").isdigit():
-            out_seconds = max(out_seconds, int(value) / 1_000_000)
 
-    assert encoder.stdout is not None and encoder.stderr is not None
-    encode_stderr, *_ = await asyncio.gather(
-        encoder.stderr.read(),
-        _read_pipe(events, on_event),
-        _read_stream(encoder.stdout, on_progress),
-    )
-    fetch_rc, encode_rc = await download.wait(), await encoder.wait()
+async def _supervise(
+    download: Download,
+    converter: Converter,
+    stream: asyncio.Future[None],
+    state: _Events,
+    job: Job,
+) -> Output:
+    outcome, _ = await asyncio.gather(converter.finish(), stream)
+    fetch_rc, encode_rc = await download.wait(), outcome.returncode
+    errors, last_warning, out_seconds = state.errors, state.last_warning, outcome.seconds
 
     limit = human_duration(job.max_duration)
     if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
@@ -185,14 +254,13 @@ async def _supervise(
             ErrorCode.CONVERSION_FAILED, retryable=True, detail=ended("ffmpeg", encode_rc)
         )
     if encode_rc != 0:
-        detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
-        raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
+        raise failure(ErrorCode.CONVERSION_FAILED, detail=outcome.stderr)
     if fetch_rc != 0:
         detail = ended("the download", fetch_rc, last_warning)
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
-    return Output(duration=out_seconds)
+    return Output(duration=out_seconds, encoders=outcome.encoders)
 
 
 def _broken_pipe(event: dict[str, Any]) -> bool:
