@@ -90,13 +90,18 @@ def _one_piece(source: bytes, bitrate: int, out: Path, *, reservoir: bool = True
 
 
 async def _parallel(
-    source: bytes, bitrate: int, out: Path, *, cores: int = 2, min_seconds: float = 10.0
+    source: bytes,
+    bitrate: int,
+    out: Path,
+    *,
+    cores: Callable[[], int] = lambda: 2,
+    min_seconds: float = 10.0,
 ) -> tuple[ParallelEncoder, float]:
     """The parallel encoder fed `source` through a pipe, as a download would feed it."""
     read_end, write_end = os.pipe()
     encoder = ParallelEncoder(
         ffmpeg=ffmpeg_exe(), bitrate=bitrate, out=out, max_duration=7200,
-        cores=lambda: cores, min_seconds=min_seconds, segment_seconds=SEGMENT,
+        cores=cores, min_seconds=min_seconds, segment_seconds=SEGMENT,
     )  # fmt: skip
     await encoder.start(read_end)
     os.close(read_end)
@@ -171,6 +176,29 @@ async def test_the_joined_file_is_as_good_as_a_one_piece_encode(
         assert (errors[around] <= 1.25 * flat_errors[around] + 1).all(), (join, errors[around])
         if kind == "tone":  # the same signal all through: every frame's error is typical
             assert (errors[around] <= typical).all(), (join, errors[around] / typical)
+
+
+async def test_cores_taken_back_mid_job_leave_the_segments_to_the_encoders_kept(
+    tmp_path: Path,
+) -> None:
+    """Another conversion started: the share drops to 1 after the encoders are up. The
+    second encoder takes no segment (it waits, then ends with nothing to encode), the
+    first takes them all, and the file is what it would have been."""
+    source, reference, _ = _source("tone")
+    asked = 0
+
+    def cores() -> int:
+        nonlocal asked
+        asked += 1
+        return 2 if asked == 1 else 1
+
+    encoder, _ = await _parallel(source, 128, tmp_path / "split.mp3", cores=cores)
+    assert len(encoder.encoders) == 2 and not encoder.encoders[1].fed
+    assert len(encoder.encoders[0].fed) == SECONDS // SEGMENT
+    flat = _one_piece(source, 128, tmp_path / "flat.mp3", reservoir=False)
+    split = _decode(tmp_path / "split.mp3", 1)
+    assert len(split) == len(reference)
+    assert abs(_snr(reference, split) - _snr(reference, _decode(flat, 1))) < 0.01
 
 
 async def test_players_read_the_duration_and_tags_right(tmp_path: Path) -> None:
