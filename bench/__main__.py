@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.terminal_table(results))
     write = not args.no_write and (args.write or not args.only)
+    if not write:  # what the file would have said: how each row was measured
+        print()
+        for n, r in enumerate(results, 1):
+            print(f"{n}. {r.what}: " + "; ".join(r.notes))
     if write and results:
         path = report.write(report.markdown(results, machine(ffmpeg), command, seconds))
         print(f"\nbench: wrote {path} ({seconds:.0f} s)")

@@ -22,7 +22,7 @@ Run: `./bench/run` (about 5 minutes). It installs
 wrk (Debian) and the `bench` extra when missing, then runs `.venv/bin/python -m bench`,
 prints the table and rewrites the generated parts of this file (what stands outside the
 `bench:` markers is kept). Some rows only: `./bench/run --only pickup,latency` (rows:
-convert, pickup, latency, throughput, dedup, parallel, memory, streaming); that prints
+convert, pickup, latency, throughput, dedup, parallel, memory, streaming, convert-hour); that prints
 and writes nothing here unless `--write`. `--strict` exits 1 when a row misses its target.
 
 Needs the Redis on 127.0.0.1:6379: the bench takes the test suite's lock on DB 10 (in

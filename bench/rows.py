@@ -83,9 +83,13 @@ def _source_file(bench: Bench, seconds: int) -> tuple[bytes, Path]:
 # --------------------------------------------------------------------------- 1
 
 
-def row_convert(bench: Bench, reps: int = 3) -> Result:
-    """A 10-minute audio submitted through the real service, beside bare ffmpeg on the file."""
-    data, path = _source_file(bench, 600)
+# Issue 17: a long audio alone on the worker is encoded on both cores (jobs/encode/).
+CONVERT_TARGET = 0.65
+
+
+def _convert_row(bench: Bench, key: str, seconds: int, reps: int) -> Result:
+    """An audio submitted through the real service, beside bare ffmpeg on the file."""
+    data, path = _source_file(bench, seconds)
     service = bench.service()
     ffmpeg = service.settings.ffmpeg_path
     bare: list[float] = []
@@ -93,27 +97,36 @@ def row_convert(bench: Bench, reps: int = 3) -> Result:
     conversions: list[Conversion] = []
     for _ in range(reps):
         bare.append(bare_ffmpeg(ffmpeg, path, 192, bench.run_dir / "bare.mp3"))
-        conversion = bench.convert(bench.new_video(data))
+        conversion = bench.convert(bench.new_video(data), timeout=max(300, seconds))
         conversions.append(conversion)
         ours.append(conversion.seconds)
     # each run beside the baseline run next to it: the machine's load drifts
     ratio = statistics.median(o / b for o, b in zip(ours, bare, strict=True))
     return Result(
-        "convert",
-        "10-min audio, submit → done",
+        key,
+        f"{seconds // 60}-min audio, submit → done",
         _s(statistics.median(ours)),
         f"bare ffmpeg {_s(statistics.median(bare))}",
         f"{ratio:.2f}x",
-        "≤ 1.05x",
-        ratio <= 1.05,
+        f"≤ {CONVERT_TARGET}x",
+        ratio <= CONVERT_TARGET,
         [
             f"{reps} alternated runs, the median of their ratios; ytmp3 "
             f"{', '.join(_s(x) for x in ours)}; "
             f"bare ffmpeg {', '.join(_s(x) for x in bare)} ({len(data) / MB:.1f} MB webm/opus, "
-            f"192 kb/s MP3, {ffmpeg})"
+            f"192 kb/s MP3, {ffmpeg}); YTMP3_MAX_JOBS={service.settings.max_jobs}: "
+            "the conversion alone encodes on that many cores"
         ],
         {"ours": ours, "bare": bare, "conversions": conversions},
     )
+
+
+def row_convert(bench: Bench, reps: int = 3) -> Result:
+    return _convert_row(bench, "convert", 600, reps)
+
+
+def row_convert_hour(bench: Bench, reps: int = 2) -> Result:
+    return _convert_row(bench, "convert-hour", 3600, reps)
 
 
 # --------------------------------------------------------------------------- 2
@@ -427,8 +440,10 @@ def row_parallel(bench: Bench, reps: int = 3, seconds: int = 300) -> Result:
     alone: list[float] = []
     pair: list[float] = []
     machine: list[float] = []  # what the bare binary does now: two at once / one
+    bare: list[float] = []
     for _ in range(reps):
         one = bare_ffmpeg(ffmpeg, path, 192, bench.run_dir / "bare.mp3")
+        bare.append(one)
         machine.append(bare_pair(ffmpeg, path, bench.run_dir) / one)
         alone.append(bench.convert(bench.new_video(data)).seconds)
         first, second = bench.new_video(data), bench.new_video(data)
@@ -443,19 +458,24 @@ def row_parallel(bench: Bench, reps: int = 3, seconds: int = 300) -> Result:
             raise BenchError(f"submit: {a[0]} {b[0]}")
         done = [bench.finish(x[1]["data"]["id"], started).at("done") for x in (a, b)]
         pair.append(max(done) - started)
-    ratio = statistics.median(p / a for p, a in zip(pair, alone, strict=True))
+    # One alone now takes both cores (issue 17), so two at once cannot beat twice its
+    # time; "no worse than today" is the pair against one alone on one encoder, as every
+    # conversion ran before: bare ffmpeg (row 1 put the one-encoder service at 1.02x).
+    ratio = statistics.median(p / b for p, b in zip(pair, bare, strict=True))
+    versus_alone = statistics.median(p / a for p, a in zip(pair, alone, strict=True))
     return Result(
         "parallel",
         f"two different conversions at once ({seconds // 60}-min audio each)",
         _s(statistics.median(pair)),
-        f"one alone {_s(statistics.median(alone))}",
+        f"one alone on one encoder (bare ffmpeg) {_s(statistics.median(bare))}",
         f"{ratio:.2f}x",
         "≤ 1.2x",
         ratio <= 1.2,
         [
-            f"submit → both done vs submit → done, {reps} alternated runs, the median of "
-            f"their ratios; pairs "
-            f"{', '.join(_s(x) for x in pair)}; alone {', '.join(_s(x) for x in alone)}; "
+            f"submit → both done vs bare ffmpeg on one, {reps} alternated runs, the median "
+            f"of their ratios; pairs {', '.join(_s(x) for x in pair)}; bare ffmpeg "
+            f"{', '.join(_s(x) for x in bare)}; one alone through ytmp3 (on both cores) "
+            f"{', '.join(_s(x) for x in alone)}, the pair {versus_alone:.2f}x of it; "
             f"YTMP3_MAX_JOBS={service.settings.max_jobs}; bare ffmpeg, two at once vs one, "
             f"in the same run: {statistics.median(machine):.2f}x (what the machine allows now)"
         ],
@@ -465,11 +485,14 @@ def row_parallel(bench: Bench, reps: int = 3, seconds: int = 300) -> Result:
 # --------------------------------------------------------------------------- 7
 
 
+MEMORY_TARGET_MB = 200  # issue 17: a decoder and an encoder per core, on a 60-min audio
+
+
 def row_memory(bench: Bench, rounds: int = 3, seconds: float = 4, connections: int = 32) -> Result:
-    data, _ = _source_file(bench, 600)
+    data, _ = _source_file(bench, 3600)
     service = bench.service()
     with RssSampler(service.worker.pid, interval=0.05, pss=True) as sampler:
-        bench.convert(bench.new_video(data))
+        bench.convert(bench.new_video(data), timeout=3600)
     # PSS: a download shares most of its pages with the fetch server it was forked
     # from, and the worker's libraries with every Python here; RSS counts them twice.
     peak = sampler.peak_pss
@@ -498,12 +521,13 @@ def row_memory(bench: Bench, rounds: int = 3, seconds: float = 4, connections: i
         f"{peak / MB:.0f} MB; API {per_request:+.1f} B/request",
         "—",
         f"{peak / MB:.0f} MB; {growth / MB:+.2f} MB over {requests:,} requests",
-        "≤ 150 MB; flat",
-        peak <= 150 * MB and flat,
+        f"≤ {MEMORY_TARGET_MB} MB; flat",
+        peak <= MEMORY_TARGET_MB * MB and flat,
         [
             f"worker tree sampled every 50 ms ({sampler.samples} samples) while converting the "
-            f"10-min audio; PSS at its peak (MB): {parts}; RSS, which counts shared pages "
-            f"once per process, peaked at {sampler.peak / MB:.0f} MB ({rss_parts})",
+            f"60-min audio ({len(data) / MB:.1f} MB webm/opus); PSS at its peak (MB): {parts}; "
+            "RSS, which counts shared pages once per process, peaked at "
+            f"{sampler.peak / MB:.0f} MB ({rss_parts})",
             f"API RSS after warm-up {start_rss / MB:.1f} MB, after each of {rounds}x{seconds:g} s "
             f"rounds: {', '.join(f'{x / MB:.1f}' for x in rss[1:])} MB; flat = < 1 MB growth",
         ],
@@ -570,4 +594,5 @@ ROWS: dict[str, Callable[[Bench], Result]] = {
     "parallel": row_parallel,
     "memory": row_memory,
     "streaming": row_streaming,
+    "convert-hour": row_convert_hour,
 }

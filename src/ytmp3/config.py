@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     stall_timeout: float = Field(30.0, gt=0)
     # SIGTERM: what in-flight requests (API) and running conversions (worker) get to finish
     stop_grace: int = Field(30, ge=0)
+    # a long audio converted alone may be encoded on several cores (README: Parallel encoding)
+    parallel_encode: bool = True
     # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served
     metrics_port: int | None = Field(None, ge=1, le=65535)
     # Keeping up with YouTube (SPEC): live yt-dlp upgrades into the data directory

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ytmp3.cache import workers
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
 from ytmp3.jobs import pipeline
+from ytmp3.jobs.cores import CoreShare
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
@@ -60,6 +62,7 @@ class JobContext:
     fetcher: Fetcher
     presence: Presence
     owed: Owed
+    cores: CoreShare
 
 
 async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
@@ -80,7 +83,8 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
-        await _run(jc, tracker, part)
+        with jc.cores.conversion() as cores:
+            await _run(jc, tracker, part, cores)
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
         log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)
@@ -136,13 +140,15 @@ async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:
         jc.owed.add(job_id, attempt, jc.worker_id)
 
 
-async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
+async def _run(
+    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int]
+) -> None:
     settings = jc.settings
     job_id = tracker.state.id
     cover = asyncio.create_task(_fetch_cover(jc, tracker.state.video_id))
     try:
         async with asyncio.timeout(settings.job_timeout):
-            await _convert_with_retries(jc, tracker, part)
+            await _convert_with_retries(jc, tracker, part, cores)
             if tracker.state.status is not Status.CONVERTING:
                 await tracker.on_converting()
             cover_bytes = await cover
@@ -179,7 +185,9 @@ def _error(exc: ConversionError) -> JobError:
     return JobError(code=exc.code, message=exc.message)
 
 
-async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
+async def _convert_with_retries(
+    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int]
+) -> None:
     settings = jc.settings
     job = Job(
         url=settings.source_url.format(video_id=tracker.state.video_id),
@@ -194,6 +202,7 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Pa
                 bitrate=tracker.state.bitrate,
                 out=part,
                 listener=tracker,
+                cores=cores,
                 stall_timeout=settings.stall_timeout,
             )
         except ConversionError as exc:
@@ -203,6 +212,7 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Pa
             metrics.CONVERSION_RETRIES.labels(exc.code.value).inc()
             await asyncio.sleep(delay)
         else:
+            log.info("job %s: encoded by %d encoder(s)", tracker.state.id, output.encoders)
             if tracker.state.duration is None:
                 await tracker.move(tracker.state.status, duration=round(output.duration, 3))
             return

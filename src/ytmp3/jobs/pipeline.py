@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ytmp3.jobs.encode import plan
+from ytmp3.jobs.encode.parallel import Outcome, ParallelEncoder
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.fetch.youtube import classified
@@ -37,6 +39,7 @@ class Info:
 @dataclass(frozen=True)
 class Output:
     duration: float
+    encoders: int = 1  # how many encoders shared the audio
 
 
 class Listener:
@@ -60,6 +63,48 @@ def ffmpeg_args(ffmpeg: str, bitrate: int, out: Path, max_duration: int) -> list
     ]  # fmt: skip
 
 
+class _Single:
+    """One ffmpeg, decoding and encoding: short audio, or no core to spare."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def finish(self) -> Outcome:
+        out_seconds = 0.0
+
+        async def on_progress(line: str) -> None:
+            nonlocal out_seconds
+            key, _, value = line.partition("=")
+            if key == "out_time_us" and value.strip().lstrip("-").isdigit():
+                out_seconds = max(out_seconds, int(value) / 1_000_000)
+
+        process = self.process
+        assert process.stdout is not None and process.stderr is not None
+        stderr, _ = await asyncio.gather(
+            process.stderr.read(), _read_stream(process.stdout, on_progress)
+        )
+        rc = await process.wait()
+        return Outcome(rc, stderr.decode("utf-8", "replace").strip()[-500:], out_seconds, 1)
+
+    def kill(self) -> None:
+        kill_group(self.process.pid)
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                await self.process.wait()
+
+
+Converter = _Single | ParallelEncoder
+
+
+def parallel_pays(cores: int, duration: float | None) -> bool:
+    """Whether to encode on several cores: some to spare, and audio not known to be short
+    (unknown length goes to the parallel encoder, which still takes one encoder, with
+    the reservoir, when the audio turns out short)."""
+    return cores > 1 and (duration is None or duration >= plan.MIN_SECONDS)
+
+
 async def convert(
     job: Job,
     *,
@@ -68,52 +113,81 @@ async def convert(
     bitrate: int,
     out: Path,
     listener: Listener,
+    cores: Callable[[], int] = lambda: 1,
     stall_timeout: float = STALL_TIMEOUT,
 ) -> Output:
     """Download and convert into `out` (a temporary name); raise ConversionError.
 
+    `cores()` says how many cores the conversion may use now (asked again as it goes):
+    more than one lets a long audio be encoded on several at once (jobs/encode/).
     A download that sends no audio for `stall_timeout` seconds is cut (DOWNLOAD_FAILED,
-    worth another try); audio past the job's longest duration is cut at once (TOO_LONG),
-    and a live stream never starts (LIVE_STREAM, refused by the download itself): neither
+    worth another try); audio past the job's longest duration ends as TOO_LONG, and a
+    live stream never starts (LIVE_STREAM, refused by the download itself): neither
     holds a worker's slot until the job's timeout."""
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
     download: Download | None = None
-    encoder: asyncio.subprocess.Process | None = None
+    converter: Converter | None = None
+    stream: asyncio.Future[None] | None = None
+    watchdog: _Watchdog | None = None
     try:
         try:
             download = await fetcher.spawn(job, data_w, events_w)
         except FetchServerError as exc:
             raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=str(exc)) from exc
-        encoder = await asyncio.create_subprocess_exec(
-            *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
-            stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
-        # The two processes hold the pipes now; ours would keep them from ending.
-        for fd in (data_r, data_w, events_w):
+        for fd in (data_w, events_w):
             os.close(fd)
-        data_r = data_w = events_w = -1
-        return await _supervise(download, encoder, events, job, listener, stall_timeout)
+        data_w = events_w = -1
+        state = _Events(listener)
+        stream = asyncio.ensure_future(_read_pipe(events, state.on_event))
+        watchdog = _Watchdog(download, state, stall_timeout)  # from the start: extraction too
+        # The choice of encoder waits for the audio's length (the download tells it
+        # before its first byte of audio); the audio waits in its pipe meanwhile.
+        info = asyncio.ensure_future(state.info_seen.wait())
+        await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
+        info.cancel()
+        if parallel_pays(cores(), state.duration):
+            converter = ParallelEncoder(
+                ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
+                cores=cores, duration=state.duration,
+            )  # fmt: skip
+            await converter.start(data_r)
+        else:
+            process = await asyncio.create_subprocess_exec(
+                *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
+                stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, preexec_fn=die_with_parent,
+            )  # fmt: skip
+            converter = _Single(process)
+        watchdog.converter = converter
+        # The processes hold the pipe now; ours would keep it from ending.
+        os.close(data_r)
+        data_r = -1
+        return await _supervise(download, converter, stream, state, job, watchdog)
     except BaseException:
         if download is not None:
             download.kill()
-        if encoder is not None:
-            kill_group(encoder.pid)
+        if converter is not None:
+            converter.kill()
         with contextlib.suppress(FileNotFoundError):
             out.unlink()
         raise
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         for fd in (data_r, data_w, events_w):
             if fd >= 0:
                 os.close(fd)
+        if stream is not None and not stream.done():
+            stream.cancel()
+            with contextlib.suppress(BaseException):
+                await stream
         events.close()
         if download is not None:
             await download.wait()
-        if encoder is not None and encoder.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                await encoder.wait()
+        if converter is not None:
+            await converter.close()
 
 
 async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -> None:
@@ -126,90 +200,93 @@ async def _read_pipe(pipe: BinaryIO, handle: Callable[[str], Awaitable[None]]) -
         transport.close()
 
 
-async def _supervise(
-    download: Download,
-    encoder: asyncio.subprocess.Process,
-    events: BinaryIO,
-    job: Job,
-    listener: Listener,
-    stall_timeout: float,
-) -> Output:
-    errors: list[dict[str, Any]] = []
-    last_warning: str | None = None
-    out_seconds = 0.0
-    converting = False
-    clock = asyncio.get_running_loop().time
-    last_audio = clock()  # when the last audio came (or the download started)
-    downloaded = 0
-    cut: ErrorCode | None = None  # why we ended the two processes, if we did
+class _Events:
+    """What the download said, as it said it."""
 
-    def end_now(code: ErrorCode) -> None:
-        nonlocal cut
-        cut = cut or code
-        download.kill()
-        kill_group(encoder.pid)  # the pipes close, the readers below end, and so do we
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.errors: list[dict[str, Any]] = []
+        self.last_warning: str | None = None
+        self.converting = False
+        self.duration: float | None = None
+        self.info_seen = asyncio.Event()
+        self.clock = asyncio.get_running_loop().time
+        self.last_audio = self.clock()  # when audio last came (or the download started)
+        self.downloaded = 0
 
-    async def on_event(line: str) -> None:
-        nonlocal converting, last_warning, last_audio, downloaded
+    async def on_event(self, line: str) -> None:
         event = decode_event(line)
         if event is None:
             return
         kind = event.get("event")
         if kind == "info":
-            last_audio = clock()  # extraction done: the audio's clock starts now
-            await listener.on_info(
-                Info(event.get("title"), event.get("artist"), event.get("duration"))
-            )
+            duration = event.get("duration")
+            if isinstance(duration, int | float) and duration > 0:
+                self.duration = float(duration)
+            self.last_audio = self.clock()  # extraction done: the audio's clock starts now
+            self.info_seen.set()
+            await self.listener.on_info(Info(event.get("title"), event.get("artist"), duration))
         elif kind == "progress":
-            if (event.get("downloaded") or 0) > downloaded:
-                downloaded, last_audio = event["downloaded"], clock()
+            if (event.get("downloaded") or 0) > self.downloaded:
+                self.downloaded, self.last_audio = event["downloaded"], self.clock()
             total = event.get("total")
             if total:
-                await listener.on_download(min(1.0, event["downloaded"] / total))
-        elif kind == "finished" and not converting:
-            converting = True
-            await listener.on_converting()
+                await self.listener.on_download(min(1.0, event["downloaded"] / total))
+        elif kind == "finished" and not self.converting:
+            self.converting = True
+            await self.listener.on_converting()
         elif kind == "error":
-            errors.append(event)
+            self.errors.append(event)
         elif kind == "log" and event.get("level") == "warning":
-            last_warning = str(event.get("message", ""))[-300:]
+            self.last_warning = str(event.get("message", ""))[-300:]
 
-    async def on_progress(line: str) -> None:
-        nonlocal out_seconds, last_audio
-        key, _, value = line.partition("=")
-        if key == "out_time_us" and value.strip().lstrip("-").isdigit():
-            if int(value) / 1_000_000 > out_seconds:
-                out_seconds, last_audio = int(value) / 1_000_000, clock()
-            if out_seconds > job.max_duration:
-                end_now(ErrorCode.TOO_LONG)  # ffmpeg stops there; the download need not go on
 
-    async def watch_for_stalls() -> None:
-        # Wakes at the stall deadline, sees whether audio came meanwhile, sleeps on.
+class _Watchdog:
+    """Cuts a download that sends no audio for `timeout` seconds, and its converter: a
+    stalled source must not hold a worker's slot until the job's timeout. Wakes at each
+    deadline, sees whether audio came meanwhile, sleeps on."""
+
+    def __init__(self, download: Download, state: _Events, timeout: float) -> None:
+        self.download = download
+        self.state = state
+        self.timeout = timeout
+        self.converter: Converter | None = None
+        self.cut = False
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
         while True:
-            left = last_audio + stall_timeout - clock()
+            left = self.state.last_audio + self.timeout - self.state.clock()
             if left <= 0:
-                end_now(ErrorCode.DOWNLOAD_FAILED)
-                return
+                break
             await asyncio.sleep(left)
+        self.cut = True
+        self.download.kill()  # the pipes close, the readers end, and so does the job
+        if self.converter is not None:
+            self.converter.kill()
 
-    assert encoder.stdout is not None and encoder.stderr is not None
-    watchdog = asyncio.create_task(watch_for_stalls())
-    try:
-        encode_stderr, *_ = await asyncio.gather(
-            encoder.stderr.read(),
-            _read_pipe(events, on_event),
-            _read_stream(encoder.stdout, on_progress),
-        )
-    finally:
-        watchdog.cancel()
-    fetch_rc, encode_rc = await download.wait(), await encoder.wait()
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def _supervise(
+    download: Download,
+    converter: Converter,
+    stream: asyncio.Future[None],
+    state: _Events,
+    job: Job,
+    watchdog: _Watchdog,
+) -> Output:
+    outcome, _ = await asyncio.gather(converter.finish(), stream)
+    watchdog.stop()
+    fetch_rc, encode_rc = await download.wait(), outcome.returncode
+    errors, last_warning, out_seconds = state.errors, state.last_warning, outcome.seconds
 
     limit = human_duration(job.max_duration)
-    if cut is ErrorCode.DOWNLOAD_FAILED:
-        detail = f"no audio for {stall_timeout:g} s"
+    if watchdog.cut:
+        detail = f"no audio for {watchdog.timeout:g} s"
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
-    too_long = any(e.get("kind") == "too_long" for e in errors)
-    if cut is ErrorCode.TOO_LONG or too_long or out_seconds > job.max_duration:
+    if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
     # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
     # The other way round, a download that died makes ffmpeg fail on a cut stream: that
@@ -228,14 +305,13 @@ async def _supervise(
             ErrorCode.CONVERSION_FAILED, retryable=True, detail=ended("ffmpeg", encode_rc)
         )
     if encode_rc != 0:
-        detail = encode_stderr.decode("utf-8", "replace").strip()[-500:]
-        raise failure(ErrorCode.CONVERSION_FAILED, detail=detail)
+        raise failure(ErrorCode.CONVERSION_FAILED, detail=outcome.stderr)
     if fetch_rc != 0:
         detail = ended("the download", fetch_rc, last_warning)
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
-    return Output(duration=out_seconds)
+    return Output(duration=out_seconds, encoders=outcome.encoders)
 
 
 def _broken_pipe(event: dict[str, Any]) -> bool:

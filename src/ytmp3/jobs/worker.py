@@ -26,6 +26,7 @@ from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
+from ytmp3.jobs.cores import CoreShare
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
@@ -87,6 +88,8 @@ class Process:
     fetcher: Fetcher
     presence: Presence
     owed: Owed
+    # the conversions running here, whichever ARQ worker runs them: their core shares
+    cores: CoreShare
 
 
 def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Worker:
@@ -107,6 +110,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
             fetcher=process.fetcher,
             presence=process.presence,
             owed=process.owed,
+            cores=process.cores,
         )
         # jobs cut while Redis was away go back first, before this worker takes any
         await process.owed.settle(store, redis)
@@ -188,6 +192,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         fetcher=kept_up(settings, presence),
         presence=presence,
         owed=Owed(),
+        cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
     )
 
     def on_signal(sig: signal.Signals) -> None:
