@@ -277,15 +277,20 @@ async def _supervise(
     job: Job,
     watchdog: _Watchdog,
 ) -> Output:
-    outcome, _ = await asyncio.gather(converter.finish(), stream)
+    try:
+        outcome, _ = await asyncio.gather(converter.finish(), stream)
+    except Exception:
+        if not watchdog.cut:
+            raise
+        # the parallel encoder, killed under it, may end in an error of its own
     watchdog.stop()
+    if watchdog.cut:
+        detail = f"no audio for {watchdog.timeout:g} s"
+        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     fetch_rc, encode_rc = await download.wait(), outcome.returncode
     errors, last_warning, out_seconds = state.errors, state.last_warning, outcome.seconds
 
     limit = human_duration(job.max_duration)
-    if watchdog.cut:
-        detail = f"no audio for {watchdog.timeout:g} s"
-        raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if any(e.get("kind") == "too_long" for e in errors) or out_seconds > job.max_duration:
         raise failure(ErrorCode.TOO_LONG, limit=limit)
     # ffmpeg giving up makes the fetcher's writes fail: that is the converter's failure.
