@@ -348,8 +348,8 @@ def row_throughput(
         f"{ours:,.0f} req/s",
         f"bare endpoint {bare:,.0f} req/s",
         f"{ratio:.2f}x",
-        "≥ 0.8x",
-        ratio >= 0.8,
+        "≥ 0.6x",  # issue 12: with stock FastAPI (0.8x was bought with its internals)
+        ratio >= 0.6,
         [
             f"{tool}, {connections} keep-alive connections, {rounds}x{seconds:g} s each, "
             f"alternated; ytmp3 {', '.join(f'{x.rps:,.0f}' for x in runs['ours'])} req/s "

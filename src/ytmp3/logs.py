@@ -49,14 +49,27 @@ def escape(text: str) -> str:
     return UNSAFE.sub(_escape_one, text)
 
 
+_PLAIN = (int, float, bool, type(None))  # their text never holds a control character
+
+
+def _text(value: object) -> str:
+    return str(value) if isinstance(value, _PLAIN) else escape(str(value))
+
+
 def _json_escape_one(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: lines come many a second
+
+
 def utc(created: float) -> str:
     """`2026-01-01T12:00:00.123Z`."""
-    millis = int(created * 1000) % 1000
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(created))}.{millis:03d}Z"
+    global _second
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(created * 1000) % 1000:03d}Z"
 
 
 class ContextFilter(logging.Filter):
@@ -112,7 +125,8 @@ class TextFormatter(logging.Formatter):
         line += escape(record.getMessage())
         extra = fields(record)
         if extra:
-            line += " [" + " ".join(f"{escape(k)}={escape(str(v))}" for k, v in extra.items()) + "]"
+            # keys are the code's own (extra=...); a value may be the client's, if text
+            line += " [" + " ".join(f"{k}={_text(v)}" for k, v in extra.items()) + "]"
         if record.exc_info:
             trace = self.formatException(record.exc_info)
             line += "".join(f"\n  {escape(part)}" for part in trace.splitlines())
@@ -129,6 +143,11 @@ def configure(settings: Settings, stream: TextIO | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # What no line shows (thread and process names): not looked up for every record, as
+    # the logging HOWTO's "Optimization" section suggests.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # uvicorn configures nothing itself (log_config=None): its loggers reach ours
     for name in ("uvicorn", "uvicorn.error", "arq"):
         logging.getLogger(name).handlers.clear()
