@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     stop_grace: int = Field(30, ge=0)
     # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    # Access (SPEC "Access"): off, or keys for every route but health, the page and sign-in
+    auth: Literal["off", "keys"] = "off"
+    # wrong keys one client address may try per window before it gets 429
+    auth_fail_limit: str = "10/minute"
+    data_dir: Path = Path("./data")  # what outlives the process: the embedded mode's keys
 
     @field_validator("redis_url")
     @classmethod
@@ -94,7 +99,7 @@ class Settings(BaseSettings):
     def _template(cls, value: str) -> str:
         return _url_template(value)
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_fail_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
@@ -121,6 +126,11 @@ class Settings(BaseSettings):
     @cached_property
     def rate(self) -> RateLimit | None:
         return parse_rate_limit(self.rate_limit)
+
+    @cached_property
+    def auth_failures(self) -> RateLimit:
+        # "0" would turn the brute-force limit off: not offered
+        return parse_rate_limit(self.auth_fail_limit) or RateLimit(10, 60)
 
     @cached_property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

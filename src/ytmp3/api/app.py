@@ -11,14 +11,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from arq.connections import ArqRedis
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ytmp3 import __version__
+from ytmp3.access.gate import Gate
+from ytmp3.access.keys import FileKeys, KeyStore, RedisKeys, key_file
 from ytmp3.api import errors
+from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import RequestMiddleware
-from ytmp3.api.routes import download, health, metrics, page, status, submit
+from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
@@ -86,6 +90,10 @@ def create_app(
                     functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
             )
+            if settings.auth == "keys":
+                keys = open_keys(settings, store, redis)
+                app.state.resources.keys = keys
+                app.state.resources.gate = Gate(keys, redis, settings.auth_failures)
             worker = asyncio.create_task(beside()) if beside is not None else None
             try:
                 yield
@@ -94,6 +102,8 @@ def create_app(
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
+                if app.state.resources.keys is not None:
+                    await app.state.resources.keys.close()
                 await redis.aclose()
 
     app = FastAPI(
@@ -101,17 +111,25 @@ def create_app(
         version=__version__,
         summary="Turns a YouTube link into an MP3.",
         lifespan=lifespan,
+        # ours (routes/docs.py), so that they ask for a key like the rest
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     errors.install(app)
     app.add_middleware(RequestMiddleware)
-    _add_routes(
-        app,
-        submit.router(settings),  # first: the busiest route is matched first
-        page.router,
-        status.router,
-        download.router,
-        health.router,
-        metrics.router,
-    )
+    # Every route but health, the page's shell and sign-in asks for a key (YTMP3_AUTH=keys).
+    protected = APIRouter(dependencies=[Depends(require_access)])
+    for router in (submit.router(settings), status.router, download.router, metrics.router,
+                   docs.router):  # fmt: skip
+        protected.include_router(router)
+    _add_routes(app, protected, page.router, health.router, session.router)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app
+
+
+def open_keys(settings: Settings, store: Store, redis: ArqRedis) -> KeyStore:
+    """Keys live beside the data: Redis, or a file under YTMP3_DATA_DIR in embedded mode."""
+    if store.embedded:
+        return FileKeys(key_file(settings.data_dir))
+    return RedisKeys(redis)

@@ -34,3 +34,8 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
             except ValueError:
                 return peer  # a garbled header is worth nothing
     return hops[0] if hops else peer
+
+
+def trusted_peer(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether the peer is one of the reverse proxies whose headers are believed."""
+    return peer is not None and _trusted(peer, trusted)

@@ -9,6 +9,8 @@ import httpx
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 
+from ytmp3.access.gate import Gate
+from ytmp3.access.keys import KeyStore
 from ytmp3.api.client_address import client_address
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
@@ -26,6 +28,8 @@ class Resources:
     jobs: JobStore
     probe: VideoProbe
     mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (a stat per ask cost ~10% of /submit)
+    keys: KeyStore | None = None  # YTMP3_AUTH=keys only
+    gate: Gate | None = None
 
 
 def get_resources(request: Request) -> Resources:

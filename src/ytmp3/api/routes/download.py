@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.background import BackgroundTask
 
-from ytmp3.api.deps import JobsDep, SettingsDep
+from ytmp3.access.gate import Caller
+from ytmp3.api.deps import JobsDep, SettingsDep, get_resources
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
 from ytmp3.api.routes.page import SECURITY_HEADERS
@@ -86,8 +89,29 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
             raise ApiError(404, "NOT_FOUND", "This MP3 is no longer available.")
     except ApiError as exc:
         return _html_page(exc) if _wants_html(request) else error_response(exc)
+    caller: Caller | None = getattr(request.state, "caller", None)
+    resources = get_resources(request)
+    served = None
+    if caller is not None and resources.keys is not None and request.method == "GET":
+        size = _served_bytes(request.headers.get("range"), path.stat().st_size)
+        served = BackgroundTask(resources.keys.count, caller.key.name, bytes_served=size)
     return FileResponse(
         path,
         media_type="audio/mpeg",
         headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
+        background=served,
     )
+
+
+def _served_bytes(range_header: str | None, size: int) -> int:
+    """What a GET sends of a file of `size` bytes: all of it, or the one range asked for."""
+    if not range_header:
+        return size
+    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", range_header)
+    if match is None:
+        return 0
+    first, last = match.groups()
+    if not first:
+        return min(size, int(last or 0))  # the last N bytes
+    start, end = int(first), min(size - 1, int(last)) if last else size - 1
+    return max(0, end - start + 1)

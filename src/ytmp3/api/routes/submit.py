@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ytmp3 import logs
+from ytmp3.access.gate import Caller
 from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.lean_route import LeanRoute
@@ -17,7 +18,7 @@ from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
 from ytmp3.cache.queue import enqueue
-from ytmp3.config import Settings
+from ytmp3.config import RateLimit, Settings, parse_rate_limit
 from ytmp3.metrics import SUBMISSIONS
 from ytmp3.model.job import Status
 from ytmp3.model.video_url import parse_video_id
@@ -31,12 +32,21 @@ _counter = functools.cache(SUBMISSIONS.labels)
 _video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
+def _limit_of(request: Request, settings: Settings) -> tuple[str, RateLimit | None]:
+    """Who a submission counts against, and at what rate: a key's own rate replaces the
+    per-address limit for its holder."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is not None and caller.key.rate is not None:
+        return f"key:{caller.key.name}", parse_rate_limit(caller.key.rate)
+    return client_of(request, settings), settings.rate
+
+
 async def enforce_rate_limit(request: Request) -> None:
     resources = get_resources(request)
-    rate = resources.settings.rate
+    client, rate = _limit_of(request, resources.settings)
     if rate is None:
         return
-    wait = await retry_after(resources.redis, client_of(request, resources.settings), rate)
+    wait = await retry_after(resources.redis, client, rate)
     if wait is not None:
         _counter("rate_limited").inc()
         raise ApiError(
@@ -105,6 +115,9 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
         log.warning("the MP3 of done job %s is gone; converting %s again", state.id, video_id)
         state, created = await resources.jobs.claim(video_id, body.bitrate, replacing=state.id)
     logs.job_id.set(state.id)  # the rest of this request's lines name the job
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is not None and resources.keys is not None:
+        await resources.keys.count(caller.key.name, submissions=1, conversions=int(created))
     if not created:
         _counter("exists").inc()
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
@@ -131,7 +144,11 @@ def router(settings: Settings) -> APIRouter:
         methods=["POST"],
         status_code=201,
         response_model=Envelope[SubmitData],
-        dependencies=[Depends(enforce_rate_limit)] if settings.rate is not None else None,
+        dependencies=(
+            [Depends(enforce_rate_limit)]
+            if settings.rate is not None or settings.auth == "keys"
+            else None
+        ),
         responses=RESPONSES,
     )
     return routes
