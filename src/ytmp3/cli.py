@@ -13,6 +13,7 @@ COMMANDS = {
     "serve": "the API and a worker in one process (embedded store unless YTMP3_REDIS_URL)",
     "api": "the API alone (needs YTMP3_REDIS_URL)",
     "worker": "a conversion worker alone (needs YTMP3_REDIS_URL)",
+    "keys": "API keys: add NAME [--rate N/period], list, revoke NAME",
 }
 
 
@@ -26,7 +27,34 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 if a worker of this host is alive and taking jobs (a health check)",
     )
+    keys = sub.choices["keys"].add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = keys.add_parser("add", help="make a key for NAME and print it (once)")
+    add.add_argument("name")
+    add.add_argument(
+        "--rate", help="its own limit, N/second|minute|hour|day (replaces the per-address one)"
+    )
+    keys.add_parser("list", help="names, creation, last use and use counts (never a key)")
+    keys.add_parser("revoke", help="end NAME's key on every API process").add_argument("name")
     return parser
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from ytmp3.access import admin
+
+    try:
+        if args.action == "add":
+            key = asyncio.run(admin.add(settings, args.name, args.rate))
+            print(key)
+            print(f"ytmp3: the key of {args.name!r}; it is shown this once", file=sys.stderr)
+        elif args.action == "revoke":
+            asyncio.run(admin.revoke(settings, args.name))
+            print(f"revoked {args.name!r}")
+        else:
+            print(admin.table(asyncio.run(admin.listing(settings))))
+    except admin.AdminError as exc:
+        print(f"ytmp3: {exc}", file=sys.stderr)
+        return exc.code
+    return 0
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -78,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ytmp3: {exc}", file=sys.stderr)
         return 2
+    if args.command == "keys":
+        return _keys(settings, args)
     if args.command != "serve" and settings.embedded:
         print(
             f"ytmp3: YTMP3_REDIS_URL must be set for `ytmp3 {args.command}` "

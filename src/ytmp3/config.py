@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     def rate(self) -> RateLimit | None:
         return parse_rate_limit(self.rate_limit)
 
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the API listens on this machine alone (no one else can reach it)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may be any address
+
     @cached_property
     def auth_failures(self) -> RateLimit:
         # "0" would turn the brute-force limit off: not offered

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from ytmp3.access.keys import KeyStore
-from ytmp3.access.sessions import session_owner
+from ytmp3.access.sessions import close_session, session_owner
 from ytmp3.cache.memo import Memo
 from ytmp3.config import RateLimit
 from ytmp3.model.access import KeyRecord, digest, well_formed
@@ -63,6 +63,11 @@ class Gate:
             return None
         key_digest = await self._by_session.get(token)
         return None if key_digest is None else await self._by_digest.get(key_digest)
+
+    async def end_session(self, token: str) -> None:
+        """Sign-out: at once here, within REMEMBER_SECONDS on the other API processes."""
+        self._by_session.forget(token)
+        await close_session(self._redis, token)
 
     async def blocked_for(self, client: str) -> int | None:
         """Seconds until this address may try again, when it failed too often."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -29,6 +30,8 @@ from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
 from ytmp3.storage import media
+
+log = logging.getLogger(__name__)
 
 
 class _StaticFiles(StaticFiles):
@@ -90,6 +93,12 @@ def create_app(
                     functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
             )
+            if settings.auth == "off" and not settings.loopback_only:
+                log.warning(
+                    "the API listens on %s with YTMP3_AUTH=off: anyone who can reach it may "
+                    "convert and download; set YTMP3_AUTH=keys (README: Access)",
+                    settings.host,
+                )
             if settings.auth == "keys":
                 keys = open_keys(settings, store, redis)
                 app.state.resources.keys = keys

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ytmp3.access.sessions import SESSION_SECONDS, close_session, open_session
+from ytmp3.access.sessions import SESSION_SECONDS, open_session
 from ytmp3.api.auth import request_scheme, same_origin, unauthorized
 from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, envelope, error_doc
@@ -85,8 +85,8 @@ async def sign_out(request: Request) -> JSONResponse:
     _own_origin(request)
     resources = get_resources(request)
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        await close_session(resources.redis, cookie)
+    if cookie and resources.gate is not None:
+        await resources.gate.end_session(cookie)
     response = envelope(SessionData(auth=resources.settings.auth, signed_in=False, name=None),
                         "Signed out.", "SIGNED_OUT")  # fmt: skip
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

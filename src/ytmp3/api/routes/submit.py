@@ -13,7 +13,6 @@ from ytmp3 import logs
 from ytmp3.access.gate import Caller
 from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
-from ytmp3.api.lean_route import LeanRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache.probe import UpstreamError
@@ -137,7 +136,7 @@ def router(settings: Settings) -> APIRouter:
     answers). The rate limit's dependency is there only when a limit is set: off, it costs
     a request nothing. (As a dependency it runs before the body is validated, so every
     submission counts, a malformed one too.)"""
-    routes = APIRouter(tags=["conversions"], route_class=LeanRoute)
+    routes = APIRouter(tags=["conversions"])
     routes.add_api_route(
         "/submit",
         submit,

@@ -85,6 +85,7 @@ async function onSubmit(event) {
   try {
     const { response, body } = await post(url, chosenBitrate());
     if (!response.ok || !body || !body.data || !body.data.id) {
+      if (response.status === 401) document.dispatchEvent(new Event("ytmp3:signin-needed"));
       const text = body && body.message ? body.message : fallbackMessage(response.status);
       // A wrong link is fixed in the field; for anything else the button is tried again.
       const aboutLink = response.status === 400 || response.status === 422 || response.status === 413;
