@@ -120,7 +120,7 @@ async def test_odd_authorization_headers_get_401_never_a_5xx(
         for value in odd:
             answer = await client.get(
                 f"/status/{job}",
-                headers={"Authorization": value.encode("utf-8")},  # type: ignore[dict-item]
+                headers={b"Authorization": value.encode("utf-8")},
             )
             assert answer.status_code == 401, repr(value)
         client.cookies.set(SESSION_COOKIE, "forged")
