@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "YTMP3_"
@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # wrong keys one client address may try per window before it gets 429
     auth_fail_limit: str = "10/minute"
     data_dir: Path = Path("./data")  # what outlives the process: the embedded mode's keys
+    # Disk budget (SPEC "Access"): finished MP3s at most this much (least recently
+    # downloaded go first); new conversions refused (507) under min_free_disk free
+    max_disk: ByteSize | None = None
+    min_free_disk: ByteSize = ByteSize(10**9)
 
     @field_validator("redis_url")
     @classmethod

@@ -33,14 +33,18 @@ log = logging.getLogger(__name__)
 
 HEALTH_KEY = "ytmp3:worker-health"
 HEALTH_INTERVAL = 10  # seconds; /readyz calls a worker alive while its key lives
-CLEANUP_MINUTES = set(range(0, 60, 5))
+# every 30 s: an expired MP3 leaves the disk (and the budget's account) within a minute
+CLEANUP_SECONDS = {0, 30}
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 5.0
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
     jc: JobContext = ctx["ytmp3"]
     return await sweep_media(
-        ctx["redis"], jc.settings.media_dir, part_max_age=jc.settings.job_timeout * 2
+        ctx["redis"],
+        jc.settings.media_dir,
+        part_max_age=jc.settings.job_timeout * 2,
+        account=jc.settings.max_disk is not None,
     )
 
 
@@ -96,7 +100,7 @@ def create_worker(settings: Settings, redis: ArqRedis, fetcher: Fetcher) -> Work
     worker = PromptWorker(
         # more tries than the job allows itself, so it can always record that it gave up
         functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
-        cron_jobs=[cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True)],
+        cron_jobs=[cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True)],
         queue_name=QUEUE,
         redis_pool=redis,
         on_startup=startup,

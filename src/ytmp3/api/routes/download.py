@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from redis.asyncio import Redis
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from ytmp3.access.gate import Caller
 from ytmp3.api.deps import JobsDep, SettingsDep, get_resources
@@ -16,6 +19,7 @@ from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
+from ytmp3.cache import disk
 from ytmp3.model.job import Status
 from ytmp3.storage import media
 
@@ -95,12 +99,31 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
     if caller is not None and resources.keys is not None and request.method == "GET":
         size = _served_bytes(request.headers.get("range"), path.stat().st_size)
         served = BackgroundTask(resources.keys.count, caller.key.name, bytes_served=size)
-    return FileResponse(
+    kind = FileResponse if settings.max_disk is None else _Streamed
+    response = kind(
         path,
         media_type="audio/mpeg",
         headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
         background=served,
     )
+    if isinstance(response, _Streamed):
+        response.redis, response.job_id = resources.redis, state.id
+    return response
+
+
+class _Streamed(FileResponse):
+    """An MP3 marked as being streamed while it is (YTMP3_MAX_DISK removes it only once
+    no client is reading it), and as just used (the least recently downloaded go first)."""
+
+    redis: Redis
+    job_id: str
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await disk.downloaded(self.redis, self.job_id)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await asyncio.shield(disk.download_done(self.redis, self.job_id))
 
 
 def _served_bytes(range_header: str | None, size: int) -> int:

@@ -15,6 +15,7 @@ from ytmp3.api.deps import client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
+from ytmp3.cache import disk
 from ytmp3.cache.probe import UpstreamError
 from ytmp3.cache.queue import enqueue
 from ytmp3.config import RateLimit, Settings, parse_rate_limit
@@ -108,6 +109,13 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
             error_fields={"video_url": "No video exists at this link."},
         )
 
+    if await resources.jobs.owner(video_id, body.bitrate) is None:
+        settings = resources.settings
+        why = await disk.refusal(resources.redis, settings.media_dir, budget=settings.max_disk,
+                                 min_free=settings.min_free_disk)  # fmt: skip
+        if why is not None:
+            _counter("storage_full").inc()
+            raise ApiError(507, "STORAGE_FULL", f"{why} Please try again later.")
     state, created = await resources.jobs.claim(video_id, body.bitrate)
     if state.status is Status.DONE and not await resources.mp3s.get(state.id):
         # Deleted by hand, or a volume lost: convert again rather than point at nothing.
