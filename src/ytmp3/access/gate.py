@@ -46,6 +46,9 @@ class Gate:
         self._by_session: Memo[str, str] = Memo(
             lambda token: session_owner(self._redis, token), clock=time.monotonic, until=until
         )
+        self._blocked: Memo[str, float] = Memo(
+            self._blocked_until, clock=time.monotonic, until=until
+        )
 
     async def key(self, secret: str) -> KeyRecord | None:
         if not well_formed(secret):
@@ -70,12 +73,21 @@ class Gate:
         await close_session(self._redis, token)
 
     async def blocked_for(self, client: str) -> int | None:
-        """Seconds until this address may try again, when it failed too often."""
+        """Seconds until this address may try again, when it failed too often.
+
+        Remembered a second per address, "not blocked" too: a read per request cost the
+        keyed submit a Redis round trip. So an address past the limit may be let try for
+        up to a second more on each API process: nothing against 256-bit keys."""
+        until = await self._blocked.get(client)
+        wait = math.ceil((until or 0) - time.time())
+        return wait if wait > 0 else None
+
+    async def _blocked_until(self, client: str) -> float:
         window = int(time.time() // self._fail_limit.window_seconds)
         count = await self._redis.get(failures_key(client, window))
         if count is None or int(count) < self._fail_limit.count:
-            return None
-        return max(1, math.ceil((window + 1) * self._fail_limit.window_seconds - time.time()))
+            return 0.0
+        return float((window + 1) * self._fail_limit.window_seconds)
 
     async def failed(self, client: str) -> None:
         seconds = self._fail_limit.window_seconds
@@ -84,3 +96,4 @@ class Gate:
             pipe.incr(key)
             pipe.expire(key, seconds + 1)
             await pipe.execute()
+        self._blocked.forget(client)  # this process sees its own count at once

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ytmp3 import __version__
 from ytmp3.access.gate import Gate
 from ytmp3.access.keys import FileKeys, KeyStore, RedisKeys, key_file
+from ytmp3.access.usage import Usage
 from ytmp3.api import errors
 from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
@@ -103,6 +104,8 @@ def create_app(
                 keys = open_keys(settings, store, redis)
                 app.state.resources.keys = keys
                 app.state.resources.gate = Gate(keys, redis, settings.auth_failures)
+                app.state.resources.usage = Usage(keys)
+                counting = asyncio.create_task(app.state.resources.usage.run())
             worker = asyncio.create_task(beside()) if beside is not None else None
             try:
                 yield
@@ -112,6 +115,9 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
                 if app.state.resources.keys is not None:
+                    counting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await counting
                     await app.state.resources.keys.close()
                 await redis.aclose()
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from ytmp3.access.gate import Gate
 from ytmp3.access.keys import KeyStore
+from ytmp3.access.usage import Usage
 from ytmp3.api.client_address import client_address
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
@@ -30,6 +31,7 @@ class Resources:
     mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (a stat per ask cost ~10% of /submit)
     keys: KeyStore | None = None  # YTMP3_AUTH=keys only
     gate: Gate | None = None
+    usage: Usage | None = None  # what each key used, written about once a second
 
 
 def get_resources(request: Request) -> Resources:

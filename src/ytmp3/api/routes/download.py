@@ -96,9 +96,9 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
     caller: Caller | None = getattr(request.state, "caller", None)
     resources = get_resources(request)
     served = None
-    if caller is not None and resources.keys is not None and request.method == "GET":
+    if caller is not None and resources.usage is not None and request.method == "GET":
         size = _served_bytes(request.headers.get("range"), path.stat().st_size)
-        served = BackgroundTask(resources.keys.count, caller.key.name, bytes_served=size)
+        served = BackgroundTask(resources.usage.add, caller.key.name, bytes_served=size)
     kind = FileResponse if settings.max_disk is None else _Streamed
     response = kind(
         path,

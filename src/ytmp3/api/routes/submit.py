@@ -123,8 +123,8 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
         state, created = await resources.jobs.claim(video_id, body.bitrate, replacing=state.id)
     logs.job_id.set(state.id)  # the rest of this request's lines name the job
     caller: Caller | None = getattr(request.state, "caller", None)
-    if caller is not None and resources.keys is not None:
-        await resources.keys.count(caller.key.name, submissions=1, conversions=int(created))
+    if caller is not None and resources.usage is not None:
+        resources.usage.add(caller.key.name, submissions=1, conversions=int(created))
     if not created:
         _counter("exists").inc()
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
