@@ -14,7 +14,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,8 +26,9 @@ from typing import Any
 
 import psutil
 import redis
+from tests import harness
 from tests import stand_in as stand_in_mod
-from tests.integration.helpers import free_port, settings_env
+from tests.harness import free_port, settings_env
 
 from ytmp3.cache import keys
 from ytmp3.config import Settings
@@ -144,42 +144,22 @@ class Proc:
             return ""
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        harness.stop_process(self.popen)
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Proc:
     """A child in a session of its own (its group is killable), output to NAME.log."""
     log = cwd / f"{name}.log"
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Proc(name, popen, log)
+    return Proc(name, harness.start_process(argv, env, log, cwd=cwd), log)
 
 
 def wait_http(port: int, path: str, proc: Proc, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if not proc.alive():
-            raise BenchError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.log_tail()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            try:
-                conn.request("GET", path)
-                if conn.getresponse().status == 200:
-                    return
-            finally:
-                conn.close()
-        if time.monotonic() > deadline:
-            raise BenchError(f"{proc.name}: {path} not 200 within {timeout} s\n{proc.log_tail()}")
-        time.sleep(0.05)
+    try:
+        harness.wait_until_answers(
+            f"http://127.0.0.1:{port}", path, timeout, alive=proc.alive, why=proc.log_tail
+        )
+    except AssertionError as exc:
+        raise BenchError(f"{proc.name}: {exc}") from None
 
 
 def tree_rss(pid: int) -> tuple[int, list[psutil.Process]]:

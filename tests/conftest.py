@@ -10,8 +10,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -20,13 +19,12 @@ import pytest
 import redis
 
 from tests import stand_in as stand_in_mod
+from tests.harness import app_client as app_client  # where the tests have always found it
 from ytmp3 import logs
-from ytmp3.api.app import create_app
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.model.job import Status
-from ytmp3.serve import create_app_with_worker
 from ytmp3.storage import media
 
 T = TypeVar("T")
@@ -153,22 +151,6 @@ def make_settings(tmp_path: Path, stand_in: stand_in_mod.StandIn) -> Callable[..
         return Settings(**values)
 
     return build
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, *, store: Store | None = None, with_worker: bool = False
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, reached in-process through ASGITransport."""
-    app = (
-        create_app_with_worker(settings, store=store)
-        if with_worker
-        else create_app(settings, store=store)
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://ytmp3.test") as client:
-            yield client
 
 
 async def update_job(settings: Settings, store: Store, job_id: str, **fields: Any) -> Path:

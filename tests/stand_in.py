@@ -5,18 +5,26 @@ and the media URL, as a video page does; yt-dlp's generic extractor reads it.
 `/media/ID.webm` serves the audio. Each video id can be given a behaviour: a
 missing thumbnail, a failing probe, a slow or stalling source, one that fails
 a number of times first, one that is missing, or garbage.
+
+`python -m tests.stand_in --host H --audio FILE` runs it on its own (scripts/test-image
+puts it on the Docker bridge for the containers): it prints its URLs as one JSON line,
+serves until SIGTERM or SIGINT, then prints what it was asked for as another.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import re
+import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 # The smallest JPEG header is enough: the probe only reads the status, the tagger the bytes.
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
@@ -26,6 +34,12 @@ JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 class Thumb:
     status: int = 200
     delay: float = 0.0
+    size: int | None = None  # a JPEG padded to this many bytes (sent as it is made)
+    drip: float = 0.0  # seconds between two bytes of the body: a host that drips
+    redirect: str | None = None  # answer 302 to this URL instead
+    tell_length: bool = True  # False: no Content-Length, the body ends when the host hangs up
+    cover_only: bool = False  # size, drip and redirect for a worker's cover fetch only
+    sent: int = 0  # bytes of body sent so far (all requests)
 
 
 @dataclass
@@ -78,6 +92,20 @@ class StandIn:
         self.cookies.clear()
 
 
+def _thumb_pieces(size: int, step: int) -> Iterator[bytes]:
+    """A JPEG of `size` bytes in pieces of `step`: its start, zero filler, its end marker."""
+    head, tail = JPEG[:-2], JPEG[-2:]
+    filler = size - len(JPEG)
+    for offset in range(0, len(head), step):
+        yield head[offset : offset + step]
+    zeros = bytes(step)
+    while filler > 0:
+        yield zeros[: min(step, filler)]
+        filler -= step
+    for offset in range(0, len(tail), step):
+        yield tail[offset : offset + step]
+
+
 def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -107,17 +135,52 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _thumb(self, video_id: str, head: bool) -> None:
-            if "(cover)" in self.headers.get("User-Agent", ""):
+            cover = "(cover)" in self.headers.get("User-Agent", "")
+            if cover:
                 stand_in.cover_hits[video_id] += 1
             else:
                 stand_in.probe_hits[video_id] += 1
             thumb = stand_in.thumbs.get(video_id, Thumb())
+            if thumb.cover_only and not cover:
+                thumb = Thumb(thumb.status, thumb.delay)
             if thumb.delay:
                 time.sleep(thumb.delay)
-            if thumb.status == 200:
+            if thumb.redirect is not None:
+                self.send_response(302)
+                self.send_header("Location", thumb.redirect)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif thumb.status != 200:
+                self._plain(thumb.status, b"no thumbnail", head)
+            elif thumb.size is None and not thumb.drip:
                 self._plain(200, JPEG, head, "image/jpeg")
             else:
-                self._plain(thumb.status, b"no thumbnail", head)
+                self._thumb_body(thumb, head)
+
+        def _thumb_body(self, thumb: Thumb, head: bool) -> None:
+            """A big or dripping thumbnail, its body made as it goes out (never held whole)."""
+            size = max(thumb.size or 0, len(JPEG))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            if thumb.tell_length:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if head:
+                return
+            step = 1 if thumb.drip else 64 * 1024
+            try:
+                for piece in _thumb_pieces(size, step):
+                    self.wfile.write(piece)
+                    thumb.sent += len(piece)
+                    if thumb.drip:
+                        self.wfile.flush()
+                        if stand_in.release_stalls.wait(thumb.drip):
+                            return
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def _source(self, video_id: str) -> Source:
             return stand_in.sources.setdefault(video_id, Source(stand_in.default_audio))
@@ -151,7 +214,9 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 f"<!doctype html><html><head><title>{html.escape(src.title or video_id)}</title>"
                 f'<script type="application/ld+json">{ld}</script></head><body></body></html>'
             )
-            self._plain(200, page.encode(), head, "text/html; charset=utf-8")
+            # surrogatepass: a title may hold a lone surrogate, as a broken page's can
+            body = page.encode("utf-8", "surrogatepass")
+            self._plain(200, body, head, "text/html; charset=utf-8")
 
         def _media(self, video_id: str, head: bool) -> None:
             src = self._source(video_id)
@@ -253,3 +318,32 @@ def start_proxy(proxy: Proxy) -> ThreadingHTTPServer:
     proxy.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, name="proxy", daemon=True).start()
     return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.stand_in", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--audio", type=Path, required=True, help="what every video plays")
+    args = parser.parse_args(argv)
+    state = StandIn(host=args.host, port=args.port, default_audio=args.audio.read_bytes())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = start(state)
+    urls = {"base": state.base, "thumbnail_url": state.thumbnail_url}
+    print(json.dumps({**urls, "source_url": state.source_url}), flush=True)
+    stop.wait()
+    server.shutdown()
+    hits = {
+        "probe_hits": state.probe_hits,
+        "cover_hits": state.cover_hits,
+        "page_hits": state.page_hits,
+        "downloads": state.downloads,
+    }
+    print(json.dumps(hits), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 
 from ytmp3.config import Settings, SettingsError, load_settings
@@ -74,13 +75,17 @@ def _serve(settings: Settings, *, with_worker: bool) -> None:
         from ytmp3.api.app import create_app
 
         app = create_app(settings)
+    # SIGTERM is the normal way to stop (Docker, systemd): uvicorn drains, restores the
+    # handler it found, then raises the signal again. Without one of ours that re-raise
+    # kills the process (exit 143); with this no-op it returns and main exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # our handler and format (ytmp3.logs), not uvicorn's
-        access_log=False,  # ytmp3.api.request_log writes one line per request, with its id
+        access_log=False,  # ytmp3.api.middleware.access writes one line per request, with its id
         proxy_headers=False,  # the client address is worked out with YTMP3_TRUSTED_PROXIES
         timeout_graceful_shutdown=settings.stop_grace,
     )

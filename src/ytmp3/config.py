@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     rate_limit: str = "30/minute"
     # Beyond the SPEC's table: knobs an operator needs, documented in the README.
     probe_timeout: float = Field(5.0, gt=0)
-    poll_delay: float = Field(0.5, gt=0)
+    poll_delay: float = Field(0.05, gt=0)
     cookies_file: Path | None = None
     proxy: str | None = None
     trusted_proxies: str = ""

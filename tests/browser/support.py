@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import ConsoleMessage, Locator, Page, Request, expect
 
-from ytmp3.api.app import create_app
-from ytmp3.api.deps import Resources
+from tests import harness
 from ytmp3.cache import keys
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
-from ytmp3.serve import create_app_with_worker
-
-T = TypeVar("T")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,7 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-START_TIMEOUT = 15.0
 CONVERSION_TIMEOUT = 30_000  # ms, for expect(): a whole conversion on a busy 2-core runner
 PARTIAL_PERCENT = re.compile(r"^([1-9]|[1-8][0-9])%$")  # downloading, neither 0 nor 90+
 
@@ -51,23 +38,8 @@ def watch_url(video_id: str) -> str:
     return f"https://www.youtube.com/watch?v={video_id}&t=42s"
 
 
-@dataclass
-class Server:
-    """One app served by uvicorn on 127.0.0.1, in a thread with its own event loop."""
-
-    app: FastAPI
-    store: Store
-    url: str
-    loop: asyncio.AbstractEventLoop
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        """Run `coro` on the server's loop (where its Redis pool lives) and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    @property
-    def resources(self) -> Resources:
-        resources: Resources = self.app.state.resources
-        return resources
+class Server(harness.Server):
+    """The app under uvicorn (tests.harness.serve), with what the page tests do to it."""
 
     def reset_rate_limit(self) -> int:
         """What a new rate-limit window does: forget every count so far."""
@@ -84,64 +56,8 @@ class Server:
 def serve(
     settings: Settings, *, store: Store | None = None, with_worker: bool = True
 ) -> Iterator[Server]:
-    """The real app, lifespan and all, answering HTTP on a free loopback port."""
-    store = store or Store.from_url(settings.redis_url)
-    app = (
-        create_app_with_worker(settings, store=store)
-        if with_worker
-        else create_app(settings, store=store)
-    )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        # No logging setup of uvicorn's own: it would change global loggers for later tests.
-        log_config=None,
-        log_level=None,
-        ws="none",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    loops: list[asyncio.AbstractEventLoop] = []
-
-    async def main() -> None:
-        loops.append(asyncio.get_running_loop())
-        await server.serve(sockets=[sock])
-
-    thread = threading.Thread(
-        target=asyncio.run, args=(main(),), name=f"uvicorn-{port}", daemon=True
-    )
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, server, thread)
-        yield Server(app=app, store=store, url=url, loop=loops[0])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop within 10 s"
-
-
-def _wait_until_up(url: str, server: uvicorn.Server, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=url, timeout=2.0, trust_env=False) as client:
-        while True:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn stopped while starting (see the log above)")
-            if server.started:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {START_TIMEOUT} s")
-            time.sleep(0.02)
+    with harness.serve(settings, store=store, with_worker=with_worker) as server:
+        yield Server(app=server.app, store=server.store, url=server.url, loop=server.loop)
 
 
 @dataclass
@@ -235,5 +151,7 @@ class Tab:
 
 
 def _origin(url: str) -> str:
+    if url.startswith("blob:"):  # made in the page, named after the page's origin
+        url = url.removeprefix("blob:")
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"

@@ -109,7 +109,10 @@ async def test_job_cut_at_the_grace_goes_back_to_the_queue(
             ytmp3_process("api", env_for(settings, port=port), tmp_path / "api.log")
         )
         await wait_http(base)
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        # a connection per request: each cut takes about the API's keep-alive (5 s), and
+        # reusing one the API is closing just then fails the request (seen on a busy CI)
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=fresh) as client:
             job_id = await submit(client, VIDEO_ID)
             for log in cut_logs:
                 env = env_for(settings, stop_grace="1")
@@ -168,4 +171,4 @@ async def test_api_finishes_requests_in_flight_and_takes_no_new_ones(
             answer = await in_flight
         api.wait(timeout=15)
     assert answer.status_code == 201, answer.text
-    assert api.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM once done
+    assert api.returncode == 0  # a normal stop, not death by the signal uvicorn re-raises

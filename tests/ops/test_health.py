@@ -35,13 +35,33 @@ async def test_readyz_counts_workers_with_a_recent_heartbeat(
         health = await client.get("/healthz")
     assert alone.status_code == 503
     assert alone.json()["message_code"] == "NOT_READY"
-    assert "30 s" in alone.json()["message"]
+    assert f"{workers.ALIVE_FOR:g} s" in alone.json()["message"]  # the window it counts
     assert two.status_code == 200, two.text
     assert two.json()["data"] | {"yt_dlp": None} == {
         "redis": True,
         "worker": True,
         "workers": 2,  # the stale one does not count
         "yt_dlp": None,
+        "worker_list": [
+            {
+                "id": "host-a-1-aa",
+                "host": "host-a",
+                "pid": 1,
+                "state": "taking",
+                "yt_dlp": None,
+                "jobs": 0,
+                "max_jobs": 0,
+            },
+            {
+                "id": "host-b-2-bb",
+                "host": "host-b",
+                "pid": 2,
+                "state": "taking",
+                "yt_dlp": None,
+                "jobs": 0,
+                "max_jobs": 0,
+            },
+        ],
     }
     assert none_left.status_code == 503 and none_left.json()["data"]["workers"] == 0
     assert health.status_code == 200

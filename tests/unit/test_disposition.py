@@ -137,3 +137,26 @@ def test_safe_stem_is_a_plain_name(title: str) -> None:
     assert not has_control(stem)
     assert stem == stem.strip(" .")
     assert safe_stem(stem) == stem
+
+
+FORMAT_CHARACTERS = [
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # bidi embeddings and overrides
+    "\u2066", "\u2067", "\u2068", "\u2069",  # bidi isolates
+    "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\ufeff", "\u00ad", "\u061c",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "char", FORMAT_CHARACTERS, ids=[f"U+{ord(c):04X}" for c in FORMAT_CHARACTERS]
+)
+def test_format_characters_leave_both_names(char: str) -> None:
+    """`evil\u202egpj.mp3` would show as `evilmp3.jpg`: no override reaches either name."""
+    ascii_name, utf8_name = parts(attachment(f"evil{char}gpj ünï"))
+    assert char not in utf8_name and char not in ascii_name
+    assert utf8_name == "evilgpj ünï.mp3" and ascii_name == "evilgpj uni.mp3"
+
+
+@given(st.text(max_size=60))
+def test_no_name_carries_a_format_character(title: str) -> None:
+    for name in parts(attachment(title)):
+        assert not any(unicodedata.category(ch) == "Cf" for ch in name), name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ytmp3.api.http_metrics import HttpMetrics
+from ytmp3.api.middleware.http_metrics import HttpMetrics
 
 
 def test_counts_buckets_and_bytes() -> None:

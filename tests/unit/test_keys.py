@@ -28,7 +28,8 @@ def test_examples() -> None:
     assert keys.claim_key("dQw4w9WgXcQ", 192) == "ytmp3:claim:dQw4w9WgXcQ:192"
     assert keys.job_key("j-1") == "ytmp3:job:j-1"
     assert keys.rate_key("::1", 60) == "ytmp3:rate:::1:60"
-    assert keys.wakeup_channel() == "ytmp3:wakeup"
+    assert keys.worker_key("h-1-aa") == "ytmp3:worker:h-1-aa"
+    assert keys.running_key() == "ytmp3:running"
 
 
 def test_claims_differ_per_bitrate() -> None:
@@ -53,8 +54,9 @@ def test_every_kind_has_its_own_namespace(
         keys.job_key(job_id),
         keys.job_events_channel(job_id),
         keys.rate_key(client, window),
-        keys.wakeup_channel(),
         keys.workers_key(),
+        keys.worker_key(job_id),
+        keys.running_key(),
     ]
     assert len({namespace(key) for key in made}) == len(made)
     assert len(set(made)) == len(made)

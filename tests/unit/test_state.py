@@ -211,3 +211,31 @@ def test_job_id_regex_refuses(text: str) -> None:
 @pytest.mark.parametrize("text", ["a", "a" * 64, "A-z_0-9", "dQw4w9WgXcQ-192-AbCd_-12"])
 def test_job_id_regex_accepts(text: str) -> None:
     assert JOB_ID_RE.match(text) is not None
+
+
+# any text, lone surrogates (which st.characters leaves out) mixed in
+@given(st.text(st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr)), max_size=50))
+def test_any_text_makes_a_record_that_writes_and_reads_back(text: str) -> None:
+    """Lone surrogates included: a title, artist or message never fails a write."""
+    from ytmp3.model.job import clean_text
+
+    state = advance(job(), Status.DOWNLOADING, now=1.0, title=text, artist=text)
+    state = advance(
+        state,
+        Status.FAILED,
+        now=2.0,
+        error=JobError(code=ErrorCode.TIMEOUT, message=text),
+    )
+    again = JobState.model_validate_json(state.model_dump_json())
+    assert again.title == again.artist == clean_text(text)
+    assert again.error is not None and again.error.message == clean_text(text)
+    again.model_dump_json().encode("utf-8")  # strict UTF-8: no surrogate left
+
+
+def test_clean_text_examples() -> None:
+    from ytmp3.model.job import TEXT_MAX, clean_text
+
+    assert clean_text("a\ud800b") == "a\ufffdb"
+    assert clean_text("\ud83d\ude00") == "\U0001f600"  # a pair in two halves joins again
+    assert clean_text("a\tb\nc\x00d\x1b[0m\x85\x7f") == "a b cd[0m"
+    assert clean_text("é" * (TEXT_MAX + 5)) == "é" * TEXT_MAX

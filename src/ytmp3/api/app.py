@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ytmp3 import __version__
@@ -23,7 +23,7 @@ from ytmp3.access.usage import Usage
 from ytmp3.api import errors
 from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
-from ytmp3.api.middleware import RequestMiddleware
+from ytmp3.api.middleware import install_middleware
 from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
@@ -42,19 +42,6 @@ class _StaticFiles(StaticFiles):
         response = await super().get_response(path, scope)
         response.headers.update(page.SECURITY_HEADERS)
         return response
-
-
-def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
-    """The routers' routes, straight onto the app's own router, ahead of the docs' routes.
-
-    A request is matched against each route in turn: ours come before /docs, /redoc and
-    /openapi.json. And include_router() would keep each router behind a wrapper that
-    matches a request a second time on the way in; the routes already carry everything
-    their router gave them (tags, dependencies). (So `app.dependency_overrides` does not
-    reach them; ytmp3 uses none.)
-    """
-    ours = [route for router in routers for route in router.routes]
-    app.router.routes[:0] = ours
 
 
 def create_app(
@@ -126,19 +113,27 @@ def create_app(
         version=__version__,
         summary="Turns a YouTube link into an MP3.",
         lifespan=lifespan,
-        # ours (routes/docs.py), so that they ask for a key like the rest
+        # routes/docs.py serves these: the viewers from ytmp3 itself (not FastAPI's CDN),
+        # all three after ytmp3's own routes, and asking for a key like the rest
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
     )
     errors.install(app)
-    app.add_middleware(RequestMiddleware)
+    install_middleware(app)
     # Every route but health, the page's shell and sign-in asks for a key (YTMP3_AUTH=keys).
-    protected = APIRouter(dependencies=[Depends(require_access)])
-    for router in (submit.router(settings), status.router, download.router, metrics.router,
-                   docs.router):  # fmt: skip
-        protected.include_router(router)
-    _add_routes(app, protected, page.router, health.router, session.router)
+    protected = [Depends(require_access)]
+    for router, guard in (
+        (submit.router(settings), protected),  # first: the busiest route is matched first
+        (page.router, []),
+        (status.router, protected),
+        (download.router, protected),
+        (health.router, []),
+        (session.router, []),
+        (metrics.router, protected),
+        (docs.router(app), protected),
+    ):
+        app.include_router(router, dependencies=guard)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app
 

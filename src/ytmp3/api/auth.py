@@ -17,8 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ytmp3.access.gate import Caller
 from ytmp3.api.client_address import trusted_peer
-from ytmp3.api.deps import client_of, get_resources
+from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError
+from ytmp3.config import Settings
 from ytmp3.model.access import SESSION_COOKIE, bearer
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,9 +33,8 @@ def unauthorized(message: str) -> ApiError:
     )
 
 
-def request_scheme(request: Request) -> str:
+def request_scheme(request: Request, settings: Settings) -> str:
     """https when the request came over it, directly or through a trusted proxy."""
-    settings = get_resources(request).settings
     peer = request.client.host if request.client else None
     forwarded = request.headers.get("x-forwarded-proto")
     if forwarded and trusted_peer(peer, settings.trusted_networks):
@@ -42,21 +42,21 @@ def request_scheme(request: Request) -> str:
     return request.url.scheme
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: Request, settings: Settings) -> bool:
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin:
         return False
     parts = urlsplit(origin)
     host = request.headers.get("host", "")
-    return parts.netloc == host and parts.scheme == request_scheme(request)
+    return parts.netloc == host and parts.scheme == request_scheme(request, settings)
 
 
 async def require_access(
     request: Request,
+    resources: ResourcesDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_scheme)] = None,
 ) -> Caller | None:
     """The caller, or None when auth is off; raises 401/429/403 otherwise."""
-    resources = get_resources(request)
     gate = resources.gate
     if gate is None:
         return None
@@ -83,11 +83,13 @@ async def require_access(
     if record is None:
         await gate.failed(client)
         raise unauthorized("That key or session is not valid (wrong, revoked or expired).")
-    if by_cookie and request.method not in SAFE_METHODS and not same_origin(request):
+    if (
+        by_cookie
+        and request.method not in SAFE_METHODS
+        and not same_origin(request, resources.settings)
+    ):
         raise ApiError(403, "CROSS_ORIGIN", "This request must come from the service's own page.")
-    caller = Caller(record, by_cookie)
-    request.state.caller = caller
-    return caller
+    return Caller(record, by_cookie)
 
 
 CallerDep = Annotated[Caller | None, Depends(require_access)]

@@ -1,4 +1,9 @@
-"""What routes get from the app's lifespan, handed over as FastAPI dependencies."""
+"""What routes get from the app's lifespan, handed over as FastAPI dependencies.
+
+The lifespan (ytmp3.api.app) builds one `Resources` and keeps it on `app.state`; every
+route asks for what it needs through these, so a test can swap any of them with
+`app.dependency_overrides`.
+"""
 
 from __future__ import annotations
 
@@ -28,38 +33,41 @@ class Resources:
     http: httpx.AsyncClient
     jobs: JobStore
     probe: VideoProbe
-    mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (a stat per ask cost ~10% of /submit)
+    mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (see bench/RESULTS.md)
     keys: KeyStore | None = None  # YTMP3_AUTH=keys only
     gate: Gate | None = None
     usage: Usage | None = None  # what each key used, written about once a second
 
 
-def get_resources(request: Request) -> Resources:
+# async, so FastAPI calls them in the event loop instead of a thread per dependency
+
+
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-# async, so FastAPI calls them in the event loop instead of a thread per dependency
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_settings(request: Request) -> Settings:
-    return get_resources(request).settings
+async def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
 
 
-async def get_redis(request: Request) -> ArqRedis:
-    return get_resources(request).redis
+async def get_redis(resources: ResourcesDep) -> ArqRedis:
+    return resources.redis
 
 
-async def get_jobs(request: Request) -> JobStore:
-    return get_resources(request).jobs
+async def get_jobs(resources: ResourcesDep) -> JobStore:
+    return resources.jobs
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
 
 
 def client_of(request: Request, settings: Settings) -> str:
     """The address the request counts against (see ytmp3.api.client_address)."""
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_networks)
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[ArqRedis, Depends(get_redis)]
-JobsDep = Annotated[JobStore, Depends(get_jobs)]

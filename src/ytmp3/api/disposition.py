@@ -12,9 +12,17 @@ _SPACES = re.compile(r"\s+")
 MAX_STEM = 150
 
 
+def _visible(text: str) -> str:
+    """`text` without format characters (Unicode's Cf): bidi overrides and isolates
+    (U+202A-202E, U+2066-2069) that make `evil\u202egpj.mp3` show as `evilmp3.jpg`,
+    zero-width spaces and joiners, the BOM. None of them belongs in a file name."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def safe_stem(title: str | None) -> str:
-    """The title as a file name stem: no control characters, quotes or path separators."""
-    stem = _SPACES.sub(" ", _UNSAFE.sub(" ", title or "")).strip(" .")
+    """The title as a file name stem: no control or format characters, quotes or path
+    separators."""
+    stem = _SPACES.sub(" ", _UNSAFE.sub(" ", _visible(title or ""))).strip(" .")
     return stem[:MAX_STEM].rstrip(" .") or "audio"
 
 

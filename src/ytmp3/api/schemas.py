@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ytmp3.model.job import JobError, JobState, Status
 
@@ -18,6 +18,15 @@ class SubmitRequest(BaseModel):
 
     video_url: str = Field(max_length=2048, examples=["https://youtu.be/dQw4w9WgXcQ"])
     bitrate: Bitrate = 192
+
+    @field_validator("bitrate", mode="before")
+    @classmethod
+    def _not_a_float(cls, value: object) -> object:
+        # A Literal of ints matches 192.0 too (it compares equal): a float is the client's
+        # mistake like "192" is, so it is refused the same way.
+        if isinstance(value, float):
+            raise ValueError("must be a whole number: 128, 192, 256 or 320")
+        return value
 
 
 class SubmitData(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import NamedTuple
 
@@ -14,6 +14,14 @@ from redis.exceptions import WatchError
 from ytmp3.cache import keys
 from ytmp3.cache.memo import Memo
 from ytmp3.model.job import JobState, Status, new_job_id
+
+
+class NotCurrent(Exception):
+    """The record belongs to another attempt of the job now: this run must not write it."""
+
+    def __init__(self, stored: JobState) -> None:
+        super().__init__(f"job {stored.id} is at attempt {stored.attempt} now")
+        self.stored = stored
 
 
 class Claim(NamedTuple):
@@ -54,13 +62,63 @@ class JobStore:
         return None if raw is None else JobState.model_validate_json(raw)
 
     async def save(self, state: JobState) -> None:
-        """Write the record, refresh its expiry and its claim's, and tell watchers."""
-        payload = state.model_dump_json()
+        """Write the record as the run of `state.attempt`: fenced, so a run that is no
+        longer the current attempt (its worker was given up for dead, the job handed
+        on) never overwrites the record; it gets NotCurrent instead."""
+
+        def mine(stored: JobState | None) -> JobState | None:
+            if stored is not None and stored.attempt != state.attempt:
+                raise NotCurrent(stored)
+            return state
+
+        await self.update(state.id, mine)
+
+    async def update(
+        self, job_id: str, change: Callable[[JobState | None], JobState | None]
+    ) -> JobState | None:
+        """Read, change and write the record as one atomic step (WATCH/MULTI: any number
+        of workers; the embedded store too, which has no Lua). `change` gets the stored
+        record (None: gone) and returns the one to write, or None to leave it; what was
+        written is returned. The write refreshes the expiry, keeps the running jobs'
+        index, and tells watchers."""
+        key = keys.job_key(job_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.job_key(state.id), payload, ex=self._ttl)
-            # A claim outliving its job is harmless: claim() replaces it.
-            pipe.expire(keys.claim_key(state.video_id, state.bitrate), self._ttl)
-            pipe.publish(keys.job_events_channel(state.id), payload)
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    stored = None if raw is None else JobState.model_validate_json(raw)
+                    state = change(stored)
+                    if state is None:
+                        await pipe.unwatch()
+                        return None
+                    payload = state.model_dump_json()
+                    pipe.multi()
+                    pipe.set(key, payload, ex=self._ttl)
+                    # A claim outliving its job is harmless: claim() replaces it.
+                    pipe.expire(keys.claim_key(state.video_id, state.bitrate), self._ttl)
+                    if state.worker is not None and not state.status.finished:
+                        pipe.hset(keys.running_key(), job_id, state.worker)
+                    else:
+                        pipe.hdel(keys.running_key(), job_id)
+                    pipe.publish(keys.job_events_channel(job_id), payload)
+                    await pipe.execute()
+                    return state
+                except WatchError:
+                    continue
+
+    async def running(self) -> dict[str, str]:
+        """The jobs some worker runs now: job id -> worker id."""
+        # pipelines: redis-py types their results plainly (its direct calls' types are a union)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.running_key())
+            (found,) = await pipe.execute()
+        return {k.decode(): v.decode() for k, v in found.items()}
+
+    async def forget_running(self, job_id: str) -> None:
+        """Drop a stale entry of the running index (its record is gone or finished)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(keys.running_key(), job_id)
             await pipe.execute()
 
     async def claim(self, video_id: str, bitrate: int, *, replacing: str | None = None) -> Claim:

@@ -31,29 +31,19 @@ def job_events_channel(job_id: str) -> str:
 
 
 def worker_key(worker_id: str) -> str:
-    """A worker's lease: alive while this key lives."""
+    """A worker's liveness record (JSON, ytmp3.cache.workers): alive while this key lives."""
     return f"{PREFIX}:worker:{worker_id}"
 
 
-def job_owner_key(job_id: str) -> str:
-    """Which worker runs the job right now."""
-    return f"{PREFIX}:owner:{job_id}"
-
-
-def job_stops_key(job_id: str) -> str:
-    """How many times a stopping worker handed the job back (those runs don't count)."""
-    return f"{PREFIX}:stops:{job_id}"
+def running_key() -> str:
+    """Hash of the jobs a worker runs now: job id -> worker id (kept with each record write)."""
+    return f"{PREFIX}:running"
 
 
 def rate_key(client: str, window: int) -> str:
     return f"{PREFIX}:rate:{client}:{window}"
 
 
-def wakeup_channel() -> str:
-    """Pub/sub channel that wakes idle workers, so a new job starts without waiting for a poll."""
-    return f"{PREFIX}:wakeup"
-
-
 def workers_key() -> str:
-    """Sorted set of live workers: member = worker id, score = its last heartbeat (unix s)."""
+    """Set of the ids of workers with a liveness record (some may have lapsed since)."""
     return f"{PREFIX}:workers"

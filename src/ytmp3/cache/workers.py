@@ -1,40 +1,122 @@
-"""Which workers are alive: each one taking jobs writes its id and the time to a Redis
-sorted set every few seconds; /readyz counts the recent ones. Written by the workers
-(ytmp3.jobs.heartbeat), read by the API."""
+"""Which workers are alive: the one liveness record of ytmp3.
+
+Each worker keeps a record `ytmp3:worker:{id}` (JSON: host, pid, yt-dlp version,
+taking jobs or draining, jobs running, max_jobs) alive by writing it every BEAT
+seconds with a time to live of ALIVE_FOR: Redis's own clock ends a silent worker, for
+every reader at once. Its id is also in the set `ytmp3:workers`, so readers find the
+records without scanning the key space. Written by the workers (ytmp3.jobs.heartbeat);
+read by /readyz and /metrics (those taking jobs), `ytmp3 worker --check` (this host's),
+and the reaper (ytmp3.jobs.handback: a job whose worker's record is gone is handed
+back; a draining worker keeps its record, so its jobs are not).
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
+from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
 
 from ytmp3.cache import keys
 
-INTERVAL = 10.0  # seconds between heartbeats
-ALIVE_FOR = 30.0  # a worker counts as alive this long after its last heartbeat
+BEAT = 4.0  # seconds between two writes of a worker's record
+ALIVE_FOR = 12.0  # a record lives this long after its last write: three beats missed
 
 
-async def beat(redis: Redis, worker_id: str, *, now: float | None = None) -> None:
-    now = time.time() if now is None else now
+class State(StrEnum):
+    TAKING = "taking"  # takes new jobs: counts for /readyz
+    DRAINING = "draining"  # stopping (SIGTERM): finishes or hands back its jobs, takes none
+
+
+class WorkerRecord(BaseModel):
+    """What a worker tells of itself, and /readyz shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    host: str
+    pid: int
+    state: State = State.TAKING
+    yt_dlp: str | None = None  # the version its downloads run on now
+    jobs: int = 0  # conversions it runs now
+    max_jobs: int = 0
+
+    @classmethod
+    def of(cls, worker_id: str, **fields: object) -> WorkerRecord:
+        """A record for `worker_id`, its host and pid read from the id (see new_worker_id)."""
+        host, pid, _ = split_id(worker_id)
+        return cls.model_validate({"id": worker_id, "host": host, "pid": pid, **fields})
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def split_id(worker_id: str) -> tuple[str, int, str]:
+    """(host, pid, random part) of a worker id; host names may hold dashes too."""
+    host, pid, tail = [*worker_id.rsplit("-", 2), "", ""][:3]
+    return host, int(pid) if pid.isdigit() else 0, tail
+
+
+async def beat(redis: Redis, worker: str | WorkerRecord, *, now: float | None = None) -> None:
+    """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given)."""
+    record = worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker)
+    lives_ms = int((ALIVE_FOR - (0.0 if now is None else time.time() - now)) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(keys.workers_key(), {worker_id: now})
-        pipe.zremrangebyscore(keys.workers_key(), "-inf", now - ALIVE_FOR)
-        pipe.expire(keys.workers_key(), int(ALIVE_FOR))  # gone when every worker is
+        if lives_ms > 0:
+            pipe.set(keys.worker_key(record.id), record.model_dump_json(), px=lives_ms)
+            pipe.sadd(keys.workers_key(), record.id)
+        else:  # a beat from longer ago than ALIVE_FOR: the record would be gone already
+            pipe.delete(keys.worker_key(record.id))
         await pipe.execute()
 
 
 async def leave(redis: Redis, worker_id: str) -> None:
-    await redis.zrem(keys.workers_key(), worker_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.worker_key(worker_id))
+        pipe.srem(keys.workers_key(), worker_id)
+        await pipe.execute()
 
 
-async def alive(redis: Redis, *, now: float | None = None) -> int:
-    """How many workers sent a heartbeat in the last ALIVE_FOR seconds."""
-    now = time.time() if now is None else now
-    return int(await redis.zcount(keys.workers_key(), now - ALIVE_FOR, "+inf"))
+async def records(redis: Redis) -> list[WorkerRecord]:
+    """Every live worker's record, taking jobs or draining, by id."""
+    # pipelines: redis-py types their results plainly (its direct calls' types are a union)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.smembers(keys.workers_key())
+        (members,) = await pipe.execute()
+    ids = sorted(m.decode() for m in members)
+    if not ids:
+        return []
+    raws = await redis.mget([keys.worker_key(i) for i in ids])
+    gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+    if gone:  # their records lapsed: the set forgets them too
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.srem(keys.workers_key(), *gone)
+            await pipe.execute()
+    found = []
+    for raw in raws:
+        if raw is not None:
+            try:
+                found.append(WorkerRecord.model_validate_json(raw))
+            except ValidationError:
+                continue  # written by another version of ytmp3: not ours to judge
+    return found
 
 
-async def alive_on_host(redis: Redis, host: str, *, now: float | None = None) -> bool:
-    now = time.time() if now is None else now
-    members = await redis.zrangebyscore(keys.workers_key(), now - ALIVE_FOR, "+inf")
-    # worker ids are `host-pid-random` (ytmp3.jobs.lease); hosts may hold dashes too
-    return any(m.decode().rsplit("-", 2)[0] == host for m in members)
+async def is_alive(redis: Redis, worker_id: str) -> bool:
+    """Whether the worker's record lives (taking jobs or draining): its jobs are its own."""
+    return bool(await redis.exists(keys.worker_key(worker_id)) > 0)
+
+
+async def alive(redis: Redis) -> int:
+    """How many workers take jobs (draining ones do not count)."""
+    return sum(r.state is State.TAKING for r in await records(redis))
+
+
+async def alive_on_host(redis: Redis, host: str) -> bool:
+    """A worker of `host` takes jobs: `ytmp3 worker --check`."""
+    return any(r.host == host and r.state is State.TAKING for r in await records(redis))

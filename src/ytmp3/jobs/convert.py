@@ -1,4 +1,4 @@
-"""The ARQ task: one job from `queued` to `done` or `failed`."""
+"""The ARQ task: one attempt of a job, from `queued` to `done` or `failed` (or handed back)."""
 
 from __future__ import annotations
 
@@ -10,36 +10,43 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from ytmp3 import metrics
-from ytmp3.cache import keys
-from ytmp3.cache.job_store import JobStore
+from ytmp3.cache import workers
+from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
-from ytmp3.jobs import lease, pipeline
+from ytmp3.jobs import pipeline
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
+from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
+from ytmp3.jobs.heartbeat import Presence
 from ytmp3.jobs.room import make_room
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
 from ytmp3.model.failures import ConversionError, failure
-from ytmp3.model.job import ErrorCode, JobError, Status
+from ytmp3.model.job import ErrorCode, JobError, JobState, Status, advance
 from ytmp3.storage import media
+
+__all__ = ["MAX_RUNS", "JobContext", "convert"]
 
 log = logging.getLogger(__name__)
 
 # Transient download failures: three tries in all, waiting this long between them.
 RETRY_DELAYS: tuple[float, ...] = (1.0, 3.0)
-COVER_TIMEOUT = 5.0
-# Runs of one job (a run ends early when its worker dies); the next one records failure.
-MAX_RUNS = 3
-# Runs a stopping worker handed back (a rolling restart) are not held against the job,
-# up to this many: ARQ's own limit on tries must stay above all of them.
-MAX_STOPS = 20
-ARQ_MAX_TRIES = MAX_RUNS + MAX_STOPS + 1
+# The cover is a nicety: it gets this long in all (a deadline, not a per-read timeout)
+# and this many bytes, or the MP3 goes without one.
+COVER_DEADLINE = 5.0
+COVER_MAX_BYTES = 2 * 1024 * 1024
+COVER_REDIRECTS = 3  # followed only on the thumbnail host itself
+# One re-run by ARQ itself: of a job whose worker vanished after taking it but before
+# claiming it (so no liveness record names it), once ARQ's in-progress key lapses. Any
+# other re-run of a cut attempt is a new ARQ job (ytmp3.jobs.handback).
+ARQ_MAX_TRIES = 2
 
 
 @dataclass
@@ -48,36 +55,44 @@ class JobContext:
 
     settings: Settings
     store: JobStore
-    redis: Redis
+    redis: ArqRedis
     http: httpx.AsyncClient
     worker_id: str
     fetcher: Fetcher
+    presence: Presence
+    owed: Owed
 
 
-async def convert(ctx: dict[str, Any], job_id: str) -> str:
+async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     jc: JobContext = ctx["ytmp3"]
-    state = await jc.store.get(job_id)
-    if state is None or state.status.finished:
-        return "gone" if state is None else state.status.value
+    try:
+        state = await _claim(jc, job_id, attempt)
+    except (RedisError, OSError, asyncio.CancelledError):
+        # The claim may or may not have been written: hand back either way (the fence
+        # takes an unclaimed attempt too), now or once Redis answers.
+        await asyncio.shield(_cut(jc, job_id, attempt))
+        raise
+    if state is None:
+        return "not ours"
     tracker = StatusTracker(jc.store, state)
-    stops = int(await jc.redis.get(keys.job_stops_key(job_id)) or 0)
-    run = int(ctx.get("job_try", 1)) - min(stops, MAX_STOPS)
-    if run > MAX_RUNS:
-        log.error("job %s: its worker died %d times; giving up", job_id, MAX_RUNS)
-        await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
-        return tracker.state.status.value
-    await lease.claim_job(jc.redis, job_id, jc.worker_id, jc.settings.job_timeout + 60)
+    jc.presence.jobs.add(job_id)
     started = time.monotonic()
     metrics.CONVERSIONS_RUNNING.inc()
-    log.info("conversion started (run %d)", run, extra={"event": "conversion.start"})
+    log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
-        part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{run}")
+        part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
         await _run(jc, tracker, part)
+    except NotCurrent as exc:
+        # handed on while we ran (our worker was given up for dead): the new run has it
+        log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)
+    except (RedisError, OSError) as exc:
+        # Redis went away under the job (a status write failed): not the job's fault
+        log.warning("job %s: cut by a Redis outage (%s)", job_id, exc)
+        await asyncio.shield(_cut(jc, job_id, attempt))
     except asyncio.CancelledError:
-        # The worker is stopping: ARQ puts the job back in the queue for another one.
+        # The worker is stopping, or lost Redis: hand the job back for the next attempt.
         if not tracker.state.status.finished:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_handed_back(jc, tracker))
+            await asyncio.shield(_cut(jc, job_id, attempt))
         raise
     finally:
         metrics.CONVERSIONS_RUNNING.dec()
@@ -85,17 +100,47 @@ async def convert(ctx: dict[str, Any], job_id: str) -> str:
         result = metrics.conversion_ended(tracker.state, seconds)
         extra = {"event": "conversion.end", "result": result}
         log.info("conversion %s in %.1f s", result, seconds, extra=extra)
-        with contextlib.suppress(RedisError, OSError):
-            await lease.release_job(jc.redis, job_id)
+        jc.presence.jobs.discard(job_id)
     return tracker.state.status.value
+
+
+async def _claim(jc: JobContext, job_id: str, attempt: int) -> JobState | None:
+    """The job's record, now run by this worker; None when this run is not the job's to do."""
+    state = await jc.store.get(job_id)
+    if state is None or state.status.finished:
+        return None
+    if state.attempt != attempt:
+        log.info("job %s: attempt %d is not the current one (%d)", job_id, attempt, state.attempt)
+        return None
+    if state.worker is not None:
+        # This attempt ran before: ARQ runs it again as its worker vanished.
+        if not await workers.is_alive(jc.redis, state.worker):
+            await hand_back(jc.store, jc.redis, job_id, attempt, state.worker, died=True)
+        return None
+
+    def take(stored: JobState | None) -> JobState | None:
+        if stored is None or stored.attempt != attempt or stored.worker is not None:
+            return None
+        if stored.status.finished:
+            return None
+        return advance(stored, Status.DOWNLOADING, now=time.time(), worker=jc.worker_id)
+
+    return await jc.store.update(job_id, take)
+
+
+async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:
+    """Hand back a run cut by a stop or a lost Redis; owed until Redis answers again."""
+    try:
+        await hand_back(jc.store, jc.redis, job_id, attempt, jc.worker_id, died=False)
+    except (RedisError, OSError) as exc:
+        log.warning("job %s: Redis is away (%s); handed back once it answers", job_id, exc)
+        jc.owed.add(job_id, attempt, jc.worker_id)
 
 
 async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
     settings = jc.settings
     job_id = tracker.state.id
-    state = tracker.state
-    await tracker.move(Status.DOWNLOADING)
-    cover = asyncio.create_task(_fetch_cover(jc, state.video_id))
+    cover = asyncio.create_task(_fetch_cover(jc, tracker.state.video_id))
     try:
         async with asyncio.timeout(settings.job_timeout):
             await _convert_with_retries(jc, tracker, part)
@@ -114,6 +159,8 @@ async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
             # room first, so the budget holds even for the moment the file appears
             await make_room(jc.redis, settings.media_dir, job_id, size, budget=settings.max_disk)
             os.replace(part, final)
+    except (NotCurrent, RedisError):
+        raise
     except TimeoutError:
         await tracker.fail(_error(failure(ErrorCode.TIMEOUT)))
     except ConversionError as exc:
@@ -129,15 +176,6 @@ async def _run(jc: JobContext, tracker: StatusTracker, part: Path) -> None:
         cover.cancel()
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-
-
-async def _handed_back(jc: JobContext, tracker: StatusTracker) -> None:
-    stops = keys.job_stops_key(tracker.state.id)
-    async with jc.redis.pipeline(transaction=True) as pipe:
-        pipe.incr(stops)
-        pipe.expire(stops, jc.settings.result_ttl)
-        await pipe.execute()
-    await tracker.move(Status.QUEUED)
 
 
 def _error(exc: ConversionError) -> JobError:
@@ -173,13 +211,37 @@ async def _convert_with_retries(jc: JobContext, tracker: StatusTracker, part: Pa
 
 
 async def _fetch_cover(jc: JobContext, video_id: str) -> bytes | None:
-    """The thumbnail as cover art; a missing cover never fails a conversion."""
+    """The thumbnail as cover art; a missing, slow or oversized one never fails a conversion."""
     url = jc.settings.thumbnail_url.format(video_id=video_id)
     try:
-        response = await jc.http.get(url, timeout=COVER_TIMEOUT)
-    except httpx.HTTPError:
+        async with asyncio.timeout(COVER_DEADLINE):
+            return await _read_cover(jc.http, url)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        log.info("no cover for %s: %s", video_id, type(exc).__name__)
         return None
-    content_type = response.headers.get("content-type", "")
-    if response.status_code != 200 or not content_type.startswith("image/"):
-        return None
-    return response.content
+
+
+async def _read_cover(http: httpx.AsyncClient, url: str) -> bytes | None:
+    """The image at `url`, at most COVER_MAX_BYTES of it, redirects followed only on its host."""
+    origin = urlsplit(url)[:2]
+    for _ in range(COVER_REDIRECTS + 1):
+        async with http.stream("GET", url, follow_redirects=False) as response:
+            if response.is_redirect:
+                location = urljoin(url, response.headers.get("location", ""))
+                if urlsplit(location)[:2] != origin:
+                    return None  # off the thumbnail host: not ours to fetch
+                url = location
+                continue
+            content_type = response.headers.get("content-type", "")
+            if response.status_code != 200 or not content_type.startswith("image/"):
+                return None
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > COVER_MAX_BYTES:
+                return None  # refused unread
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > COVER_MAX_BYTES:
+                    return None
+            return bytes(body)
+    return None

@@ -1,8 +1,8 @@
-"""A worker's heartbeat: while it takes jobs, its entry in the live workers' set
-(ytmp3.cache.workers) is renewed; it leaves the set as soon as it stops taking jobs.
+"""A worker's heartbeat: its liveness record (ytmp3.cache.workers), written every BEAT
+seconds while the worker runs, taking jobs or draining, and removed when it has ended.
 
-One entry per worker (not ARQ's single health key, which the first worker to stop
-deletes for all), and a worker leaves the set as soon as it stops taking jobs.
+The record says `draining` the moment the worker stops taking jobs (SIGTERM), so it
+leaves /readyz at once, while its jobs, still its own, are not reaped.
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import asyncio
 import logging
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ytmp3.cache.workers import INTERVAL, alive_on_host, beat, leave
+from ytmp3.cache.workers import BEAT, State, WorkerRecord, alive_on_host, beat, leave
 from ytmp3.config import Settings
 
 log = logging.getLogger(__name__)
 
-_CHECK = 0.25  # how often a worker looks whether it still takes jobs
+_CHECK = 0.25  # how often a worker looks whether its record changed
 
 
 def check_this_host(settings: Settings) -> bool:
@@ -47,28 +48,55 @@ class Beating(Protocol):
     main_task: asyncio.Task[None] | None  # done once the worker stopped or lost Redis
 
 
-async def keep_beating(redis: Redis, worker_id: str, worker: Beating) -> None:
-    """Beat every INTERVAL while the worker takes jobs; leave at once when it stops.
+@dataclass
+class Presence:
+    """What a worker process tells of itself besides taking jobs or draining.
 
-    Ends by itself with the worker's main task, so a worker that lost Redis (and was
-    replaced by a fresh one) leaves no heartbeat behind for a worker that is gone.
+    Shared by the worker's successive ARQ workers (one per Redis connection). Whoever
+    switches the worker's downloads to another yt-dlp sets `yt_dlp`; the next beat
+    (within a quarter of a second) says so.
     """
-    last = float("-inf")
-    present = False
+
+    yt_dlp: str | None = None
+    max_jobs: int = 0
+    jobs: set[str] = field(default_factory=set)  # the conversions it runs now
+
+
+async def keep_beating(
+    redis: Redis, worker_id: str, worker: Beating, presence: Presence | None = None
+) -> None:
+    """Write the record every BEAT seconds, and at once when it changes, until the worker
+    has ended (its main task done and its last job gone); then remove it.
+
+    Ends by itself, so a worker that lost Redis (and was replaced by a fresh one)
+    leaves no heartbeat behind for a worker that is gone.
+    """
+    presence = presence or Presence()
+    written: WorkerRecord | None = None
+    last = retry_at = float("-inf")
     while True:
         ended = worker.main_task is not None and worker.main_task.done()
-        try:
-            if worker.allow_pick_jobs and not ended:
-                if time.monotonic() - last >= INTERVAL:
-                    await beat(redis, worker_id)
-                    last, present = time.monotonic(), True
-            elif present:
-                present = False  # if Redis is away, the entry lapses in ALIVE_FOR anyway
-                await leave(redis, worker_id)
-        except (RedisError, OSError) as exc:
-            # Redis away: /readyz says so anyway; try again in a second
-            log.warning("heartbeat failed: %s", exc)
-            last = time.monotonic() - INTERVAL + 1
-        if ended:
-            return
+        if ended and not presence.jobs:
+            break
+        record = WorkerRecord.of(
+            worker_id,
+            state=State.TAKING if worker.allow_pick_jobs and not ended else State.DRAINING,
+            yt_dlp=presence.yt_dlp,
+            jobs=len(presence.jobs),
+            max_jobs=presence.max_jobs,
+        )
+        now = time.monotonic()
+        if (record != written or now - last >= BEAT) and now >= retry_at:
+            try:
+                await beat(redis, record)
+                written, last = record, time.monotonic()
+            except (RedisError, OSError) as exc:
+                # Redis away: /readyz says so anyway; try again in a second
+                log.warning("heartbeat failed: %s", exc)
+                retry_at = time.monotonic() + 1
         await asyncio.sleep(_CHECK)
+    if written is not None:
+        try:
+            await leave(redis, worker_id)
+        except (RedisError, OSError) as exc:
+            log.warning("heartbeat: could not remove the record (it lapses anyway): %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from ytmp3.cache.job_store import JobStore
@@ -24,8 +25,13 @@ class StatusTracker(Listener):
         self._last_write = time.monotonic()
 
     async def on_info(self, info: Info) -> None:
+        # What a page says is anybody's text: a title may be a number, or carry a lone
+        # surrogate (advance() cleans text); no write may fail on it.
         await self.move(
-            self.state.status, title=info.title, artist=info.artist, duration=info.duration
+            self.state.status,
+            title=_text(info.title),
+            artist=_text(info.artist),
+            duration=_seconds(info.duration),
         )
 
     async def on_download(self, fraction: float) -> None:
@@ -41,3 +47,13 @@ class StatusTracker(Listener):
 
     async def fail(self, error: JobError) -> None:
         await self.move(Status.FAILED, error=error)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None

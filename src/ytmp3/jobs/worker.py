@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import httpx
@@ -15,27 +17,30 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from ytmp3 import __version__, logs
-from ytmp3.cache import keys, workers
+from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.keys import QUEUE
-from ytmp3.cache.queue import TASK, announce
+from ytmp3.cache.queue import TASK, job_of
 from ytmp3.config import Settings
-from ytmp3.jobs import heartbeat, lease
+from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
+from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
 from ytmp3.jobs.fetch.protocol import Options
-from ytmp3.jobs.wakeup import PromptWorker
+from ytmp3.jobs.handback import Owed, keep_reaping
+from ytmp3.jobs.heartbeat import Presence
 
 log = logging.getLogger(__name__)
 
-HEALTH_KEY = "ytmp3:worker-health"
-HEALTH_INTERVAL = 10  # seconds; /readyz calls a worker alive while its key lives
+# ARQ writes a health key of its own (`ytmp3:queue:health-check`) that nothing of ytmp3
+# reads (liveness is ytmp3.cache.workers): as seldom as it allows.
+ARQ_HEALTH_INTERVAL = 3600
 # every 30 s: an expired MP3 leaves the disk (and the budget's account) within a minute
 CLEANUP_SECONDS = {0, 30}
-RECONNECT_MIN, RECONNECT_MAX = 0.5, 5.0
+RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -57,48 +62,61 @@ def fetch_options(settings: Settings) -> Options:
     )
 
 
-def create_worker(settings: Settings, redis: ArqRedis, fetcher: Fetcher) -> Worker:
-    """One ARQ worker on `redis`; `fetcher` is lent by run_worker and outlives it."""
+@dataclass
+class Process:
+    """What a worker process keeps across its ARQ workers (a new one per Redis connection)."""
+
+    worker_id: str
+    fetcher: Fetcher
+    presence: Presence
+    owed: Owed
+
+
+def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Worker:
+    """One ARQ worker on `redis`; `process` is lent by run_worker and outlives it."""
 
     async def startup(ctx: dict[str, Any]) -> None:
+        log.info("worker starting: %s, up to %d jobs", process.worker_id, settings.max_jobs)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
-        worker_id = lease.new_worker_id()
-        await fetcher.start()  # it warms up while the worker waits for a job
+        await process.fetcher.start()  # it warms up while the worker waits for a job
+        store = JobStore(redis, settings.result_ttl)
         ctx["ytmp3"] = JobContext(
             settings=settings,
-            store=JobStore(redis, settings.result_ttl),
+            store=store,
             redis=redis,
-            http=httpx.AsyncClient(
-                follow_redirects=True, headers={"User-Agent": f"ytmp3/{__version__} (cover)"}
-            ),
-            worker_id=worker_id,
-            fetcher=fetcher,
+            # redirects are the cover fetch's to judge (only on the thumbnail host)
+            http=httpx.AsyncClient(headers={"User-Agent": f"ytmp3/{__version__} (cover)"}),
+            worker_id=process.worker_id,
+            fetcher=process.fetcher,
+            presence=process.presence,
+            owed=process.owed,
         )
-        ctx["ytmp3_lease"] = asyncio.create_task(lease.keep_lease(redis, worker_id, QUEUE))
-        # counts for /readyz while this worker takes jobs, not while it drains on SIGTERM
+        # jobs cut while Redis was away go back first, before this worker takes any
+        await process.owed.settle(store, redis)
         ctx["ytmp3_heartbeat"] = asyncio.create_task(
-            heartbeat.keep_beating(redis, worker_id, worker)
+            heartbeat.keep_beating(redis, process.worker_id, worker, process.presence)
         )
+        ctx["ytmp3_reaper"] = asyncio.create_task(keep_reaping(store, redis, process.owed))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         # Idempotent (entries are popped): run by ARQ's close() or, when Redis is gone, by _close().
-        for name in ("ytmp3_heartbeat", "ytmp3_lease"):
+        for name in ("ytmp3_reaper", "ytmp3_heartbeat"):
             task: asyncio.Task[None] | None = ctx.pop(name, None)
             if task is not None:
+                if name == "ytmp3_heartbeat":
+                    # it ends by itself once the worker has (and removes its record)
+                    await asyncio.wait([task], timeout=2)
                 task.cancel()
                 await asyncio.wait([task], timeout=2)
         jc: JobContext | None = ctx.pop("ytmp3", None)
         if jc is not None:
             await jc.http.aclose()
-            with contextlib.suppress(RedisError, OSError):
-                await workers.leave(redis, jc.worker_id)
-                await redis.delete(keys.worker_key(jc.worker_id))
 
-    async def after_job(ctx: dict[str, Any]) -> None:
-        await announce(redis)  # a slot is free: a waiting job need not wait for a poll
+    async def job_start(ctx: dict[str, Any]) -> None:
+        # every line of the job carries the job's id, not ARQ's id for this attempt
+        await logs.bind_job({**ctx, "job_id": job_of(str(ctx["job_id"]))})
 
-    worker = PromptWorker(
-        # more tries than the job allows itself, so it can always record that it gave up
+    worker = Worker(
         functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
         cron_jobs=[cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True)],
         queue_name=QUEUE,
@@ -111,14 +129,14 @@ def create_worker(settings: Settings, redis: ArqRedis, fetcher: Fetcher) -> Work
         # ARQ's own limit is only a backstop.
         job_timeout=settings.job_timeout + 30,
         keep_result=0,
+        # the pickup delay: a look at the queue every poll_delay (one Redis command)
         poll_delay=settings.poll_delay,
-        health_check_interval=HEALTH_INTERVAL,
-        health_check_key=HEALTH_KEY,
-        # SIGTERM: take no new job; one still running after this is cancelled, and ARQ
-        # puts it back in the queue for another worker (its in-progress key removed)
+        health_check_interval=ARQ_HEALTH_INTERVAL,
+        # SIGTERM: take no new job; one still running after this is cancelled and hands
+        # itself back (ytmp3.jobs.handback), so ARQ must not queue it again too
         job_completion_wait=settings.stop_grace,
-        on_job_start=logs.bind_job,
-        after_job_end=after_job,
+        retry_jobs=False,
+        on_job_start=job_start,
     )
     return worker
 
@@ -135,6 +153,12 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     stopping = asyncio.Event()
     current: list[Worker] = []
     fetcher = make_fetcher(fetch_options(settings))
+    process = Process(
+        worker_id=workers.new_worker_id(),
+        fetcher=fetcher,
+        presence=Presence(yt_dlp=metadata.version("yt-dlp"), max_jobs=settings.max_jobs),
+        owed=Owed(),
+    )
 
     def on_signal(sig: signal.Signals) -> None:
         stopping.set()
@@ -149,7 +173,8 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     delay = RECONNECT_MIN
     try:
         while not stopping.is_set():
-            worker = create_worker(settings, store.connect(), fetcher)
+            redis = for_worker(store.connect(), embedded=store.embedded)
+            worker = create_worker(settings, redis, process)
             current.append(worker)
             worker.main_task = loop.create_task(worker.main())
             try:
@@ -190,13 +215,27 @@ async def _end(task: asyncio.Task[Any] | None, *, patience: float) -> None:
 async def _close(worker: Worker) -> None:
     """Stop a worker for good, whatever state it and Redis are in."""
     await _end(worker.main_task, patience=1.0)
-    # A job told to stop writes its status back before it ends: let it, then insist.
+    # A job told to stop hands itself back before it ends: let it, then insist.
     for task in list(worker.tasks.values()):
         await _end(task, patience=10.0)
+        _retrieve(task)
     if worker.on_shutdown is not None:
         with contextlib.suppress(RedisError, OSError):
             await worker.on_shutdown(worker.ctx)
     with contextlib.suppress(RedisError, OSError):
-        await worker.pool.delete(HEALTH_KEY)
-    with contextlib.suppress(RedisError, OSError):
         await worker.pool.aclose()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Take the outcome of ARQ's task for one job, so none is left unretrieved.
+
+    With Redis gone, ARQ cannot record that the job ended (its finish_job raises); the
+    job itself was handed back, or is owed until Redis answers (ytmp3.jobs.handback).
+    """
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if isinstance(exc, RedisError | OSError):
+        log.info("ARQ could not record a job's end, Redis being away: %s", exc)
+    elif exc is not None:
+        log.error("a job's task failed", exc_info=exc)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 # \A...\Z, not ^...$: `$` also matches before a trailing newline.
 JOB_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
@@ -50,11 +51,33 @@ class InvalidTransition(ValueError):
     pass
 
 
+TEXT_MAX = 1000  # characters of a title, artist or message kept: a record stays small
+
+
+# Control characters: tab, CR and LF read as a space; the rest (NUL, ESC, DEL, C1) go.
+_CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0))} | dict.fromkeys(
+    map(ord, "\t\n\r"), " "
+)
+
+
+def clean_text(text: str) -> str:
+    """`text` as any JSON, Redis or ID3 writer takes it, and as a person reads it: a lone
+    surrogate (which a page's JSON can carry, and UTF-8 cannot) becomes U+FFFD, control
+    characters go (ID3 reads NUL as a separator; ESC drives terminals), and it is cut
+    at TEXT_MAX characters."""
+    # through UTF-16 with surrogatepass: a split pair joins again, a lone half is replaced
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text.translate(_CONTROLS)[:TEXT_MAX]
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+
+
 class JobError(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     code: ErrorCode
-    message: str
+    message: Text
 
 
 class JobState(BaseModel):
@@ -67,12 +90,18 @@ class JobState(BaseModel):
     bitrate: int
     status: Status = Status.QUEUED
     progress: int = 0
-    title: str | None = None
-    artist: str | None = None
+    title: Text | None = None
+    artist: Text | None = None
     duration: float | None = None
     size_bytes: int | None = None
     error: JobError | None = None
     updated_at: float = 0.0
+    # Which run of the job is the current one (a run whose worker died or stopped is
+    # followed by the next): only the current run may write the record.
+    attempt: int = 0
+    worker: str | None = None  # the worker running the current attempt, while it runs
+    deaths: int = 0  # runs that ended with their worker dead (3 fail the job)
+    handbacks: int = 0  # runs a stopping worker handed back: never held against the job
 
 
 def new_job_id(video_id: str, bitrate: int) -> str:
@@ -93,6 +122,8 @@ def advance(state: JobState, status: Status, *, now: float, **changes: object) -
     if status is Status.DONE:
         progress = 100
     progress = max(state.progress, min(100, max(0, progress)))
+    # model_copy does not validate: odd text is cleaned here, as the fields' type would
+    changes = {k: clean_text(v) if isinstance(v, str) else v for k, v in changes.items()}
     return state.model_copy(
         update={**changes, "status": status, "progress": progress, "updated_at": now}
     )

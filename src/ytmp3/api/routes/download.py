@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import os
+import stat
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,10 +15,11 @@ from redis.asyncio import Redis
 from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
-from ytmp3.access.gate import Caller
-from ytmp3.api.deps import JobsDep, SettingsDep, get_resources
+from ytmp3.api.auth import CallerDep
+from ytmp3.api.deps import JobsDep, ResourcesDep, SettingsDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
+from ytmp3.api.ranges import range_problem, served_bytes
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
 from ytmp3.cache import disk
@@ -52,12 +55,38 @@ def _html_page(exc: ApiError) -> HTMLResponse:
     return HTMLResponse(body, status_code=exc.status_code, headers=headers)
 
 
+def _stat(path: Path) -> os.stat_result | None:
+    """The file's stat when it is a regular file."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found if stat.S_ISREG(found.st_mode) else None
+
+
+def _check_range(header: str, size: int) -> None:
+    problem = range_problem(header, size)
+    if problem == "malformed":
+        raise ApiError(
+            400, "INVALID_RANGE", "The Range header is malformed: ask for bytes=START-END."
+        )
+    if problem == "unsatisfiable":
+        raise ApiError(
+            416,
+            "RANGE_NOT_SATISFIABLE",
+            f"The Range asks for bytes past the end of the file ({size} bytes).",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"audio/mpeg": {}}, "description": "The MP3 (Range supported)"},
     206: {"content": {"audio/mpeg": {}}, "description": "Part of the MP3, for a Range request"},
     404: error_doc("Unknown or expired id", "NOT_FOUND"),
     409: error_doc("Still queued or running", "NOT_READY"),
     410: error_doc("The conversion failed", "CONVERSION_FAILED"),
+    400: error_doc("A malformed Range header", "INVALID_RANGE"),
+    416: error_doc("A Range past the end of the file", "RANGE_NOT_SATISFIABLE"),
 }
 
 
@@ -75,7 +104,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="download_music",
     summary="Download",
 )
-async def download(job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> Response:
+async def download(
+    job_id: str,
+    request: Request,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+    caller: CallerDep,
+) -> Response:
     try:
         state = await load(jobs, job_id)
         if state.status is Status.FAILED:
@@ -89,19 +125,21 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
                 headers={"Retry-After": "2"},
             )
         path = media.mp3_path(settings.media_dir, state.id)
-        if not path.is_file():
+        found = _stat(path)
+        if found is None:
             raise ApiError(404, "NOT_FOUND", "This MP3 is no longer available.")
+        if (asked := request.headers.get("range")) is not None:
+            _check_range(asked, found.st_size)
     except ApiError as exc:
         return _html_page(exc) if _wants_html(request) else error_response(exc)
-    caller: Caller | None = getattr(request.state, "caller", None)
-    resources = get_resources(request)
     served = None
     if caller is not None and resources.usage is not None and request.method == "GET":
-        size = _served_bytes(request.headers.get("range"), path.stat().st_size)
+        size = served_bytes(request.headers.get("range"), found.st_size)
         served = BackgroundTask(resources.usage.add, caller.key.name, bytes_served=size)
     kind = FileResponse if settings.max_disk is None else _Streamed
     response = kind(
         path,
+        stat_result=found,
         media_type="audio/mpeg",
         headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
         background=served,
@@ -124,17 +162,3 @@ class _Streamed(FileResponse):
             await super().__call__(scope, receive, send)
         finally:
             await asyncio.shield(disk.download_done(self.redis, self.job_id))
-
-
-def _served_bytes(range_header: str | None, size: int) -> int:
-    """What a GET sends of a file of `size` bytes: all of it, or the one range asked for."""
-    if not range_header:
-        return size
-    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", range_header)
-    if match is None:
-        return 0
-    first, last = match.groups()
-    if not first:
-        return min(size, int(last or 0))  # the last N bytes
-    start, end = int(first), min(size - 1, int(last)) if last else size - 1
-    return max(0, end - start + 1)

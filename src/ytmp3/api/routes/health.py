@@ -21,7 +21,8 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", responses={503: error_doc("Redis or every worker is missing", "NOT_READY")})
 async def readyz(redis: RedisDep) -> JSONResponse:
-    """Redis answers and a worker taking jobs sent a heartbeat in the last 30 s."""
+    """Redis answers and a worker taking jobs has a live record (ytmp3.cache.workers);
+    `worker_list` shows every live worker, draining ones too, with its yt-dlp version."""
     import yt_dlp.version
 
     data: dict[str, object] = {
@@ -29,11 +30,14 @@ async def readyz(redis: RedisDep) -> JSONResponse:
         "worker": False,
         "workers": 0,
         "yt_dlp": yt_dlp.version.__version__,
+        "worker_list": [],
     }
     try:
         data["redis"] = bool(await redis.ping())
-        count = await workers.alive(redis)
+        found = await workers.records(redis)
+        count = sum(r.state is workers.State.TAKING for r in found)
         data["workers"], data["worker"] = count, count > 0
+        data["worker_list"] = [r.model_dump(mode="json") for r in found]
     except (RedisError, OSError):
         pass
     if not data["redis"]:

@@ -27,7 +27,7 @@ QUEUE_JOBS = Gauge(
 )
 WORKERS = Gauge(
     "ytmp3_workers_alive",
-    f"Workers taking jobs that sent a heartbeat in the last {workers.ALIVE_FOR:g} s",
+    f"Workers taking jobs (a liveness record written in the last {workers.ALIVE_FOR:g} s)",
     registry=SHARED,
 )
 

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ytmp3.access.sessions import SESSION_SECONDS, open_session
 from ytmp3.api.auth import request_scheme, same_origin, unauthorized
-from ytmp3.api.deps import client_of, get_resources
+from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, envelope, error_doc
+from ytmp3.config import Settings
 from ytmp3.model.access import SESSION_COOKIE
 
 router = APIRouter(tags=["access"])
@@ -28,14 +29,13 @@ class SessionData(BaseModel):
     name: str | None
 
 
-def _own_origin(request: Request) -> None:
-    if not same_origin(request):
+def _own_origin(request: Request, settings: Settings) -> None:
+    if not same_origin(request, settings):
         raise ApiError(403, "CROSS_ORIGIN", "This request must come from the service's own page.")
 
 
 @router.get("/session", summary="Whether a key is needed, and whether this browser has one")
-async def session(request: Request) -> JSONResponse:
-    resources = get_resources(request)
+async def session(request: Request, resources: ResourcesDep) -> JSONResponse:
     gate = resources.gate
     cookie = request.cookies.get(SESSION_COOKIE)
     record = await gate.session(cookie) if gate is not None and cookie else None
@@ -53,9 +53,8 @@ async def session(request: Request) -> JSONResponse:
         429: error_doc("Too many wrong keys from this address", "RATE_LIMITED"),
     },
 )
-async def sign_in(body: SignIn, request: Request) -> JSONResponse:
-    _own_origin(request)
-    resources = get_resources(request)
+async def sign_in(body: SignIn, request: Request, resources: ResourcesDep) -> JSONResponse:
+    _own_origin(request, resources.settings)
     gate = resources.gate
     if gate is None:
         return envelope(SessionData(auth="off", signed_in=False, name=None),
@@ -75,15 +74,14 @@ async def sign_in(body: SignIn, request: Request) -> JSONResponse:
                         "Signed in.", "SIGNED_IN")  # fmt: skip
     response.set_cookie(
         SESSION_COOKIE, token, max_age=SESSION_SECONDS, path="/", httponly=True,
-        samesite="strict", secure=request_scheme(request) == "https",
+        samesite="strict", secure=request_scheme(request, resources.settings) == "https",
     )  # fmt: skip
     return response
 
 
 @router.delete("/session", summary="Sign out")
-async def sign_out(request: Request) -> JSONResponse:
-    _own_origin(request)
-    resources = get_resources(request)
+async def sign_out(request: Request, resources: ResourcesDep) -> JSONResponse:
+    _own_origin(request, resources.settings)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and resources.gate is not None:
         await resources.gate.end_session(cookie)

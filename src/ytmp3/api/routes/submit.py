@@ -11,8 +11,10 @@ from fastapi.responses import Response
 
 from ytmp3 import logs
 from ytmp3.access.gate import Caller
-from ytmp3.api.deps import client_of, get_resources
+from ytmp3.api.auth import CallerDep
+from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
+from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
 from ytmp3.cache import disk
@@ -32,18 +34,18 @@ _counter = functools.cache(SUBMISSIONS.labels)
 _video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
-def _limit_of(request: Request, settings: Settings) -> tuple[str, RateLimit | None]:
+def _limit_of(
+    request: Request, settings: Settings, caller: Caller | None
+) -> tuple[str, RateLimit | None]:
     """Who a submission counts against, and at what rate: a key's own rate replaces the
     per-address limit for its holder."""
-    caller: Caller | None = getattr(request.state, "caller", None)
     if caller is not None and caller.key.rate is not None:
         return f"key:{caller.key.name}", parse_rate_limit(caller.key.rate)
     return client_of(request, settings), settings.rate
 
 
-async def enforce_rate_limit(request: Request) -> None:
-    resources = get_resources(request)
-    client, rate = _limit_of(request, resources.settings)
+async def enforce_rate_limit(request: Request, resources: ResourcesDep, caller: CallerDep) -> None:
+    client, rate = _limit_of(request, resources.settings, caller)
     if rate is None:
         return
     wait = await retry_after(resources.redis, client, rate)
@@ -79,8 +81,7 @@ def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> by
     return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
 
 
-async def submit(body: SubmitRequest, request: Request) -> Response:
-    resources = get_resources(request)
+async def submit(body: SubmitRequest, resources: ResourcesDep, caller: CallerDep) -> Response:
     video_id = _video_id(body.video_url)
     if video_id is None:
         _counter("invalid_url").inc()
@@ -122,7 +123,6 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
         log.warning("the MP3 of done job %s is gone; converting %s again", state.id, video_id)
         state, created = await resources.jobs.claim(video_id, body.bitrate, replacing=state.id)
     logs.job_id.set(state.id)  # the rest of this request's lines name the job
-    caller: Caller | None = getattr(request.state, "caller", None)
     if caller is not None and resources.usage is not None:
         resources.usage.add(caller.key.name, submissions=1, conversions=int(created))
     if not created:
@@ -140,11 +140,10 @@ async def submit(body: SubmitRequest, request: Request) -> Response:
 
 
 def router(settings: Settings) -> APIRouter:
-    """POST /submit, on the lean route (ytmp3.api.lean_route: one body model, FastAPI's
-    answers). The rate limit's dependency is there only when a limit is set: off, it costs
-    a request nothing. (As a dependency it runs before the body is validated, so every
+    """POST /submit. The rate limit's dependency is there only when a limit is set: off, it
+    costs a request nothing. (As a dependency it runs before the body is validated, so every
     submission counts, a malformed one too.)"""
-    routes = APIRouter(tags=["conversions"])
+    routes = APIRouter(tags=["conversions"], route_class=JsonBodyRoute)
     routes.add_api_route(
         "/submit",
         submit,

@@ -1,48 +1,20 @@
-"""Per request: its id, one access log line and the HTTP metrics (ytmp3.api.middleware calls
-these for every answer). Kept cheap: they run on every request, the hottest path included."""
+"""One access line per answer, and the HTTP metrics (ytmp3.api.middleware.http_metrics)."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import re
+import time
 
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ytmp3 import logs
-from ytmp3.api.http_metrics import HTTP
+from ytmp3.api.middleware.http_metrics import HTTP
 
 log = logging.getLogger("ytmp3.access")
 
-HEADER = "X-Request-ID"
 # Probes and scrapes come every few seconds: logged at DEBUG, or they drown the rest.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
-# An id from a proxy in front is kept, so one request reads the same in both logs.
-_GOOD_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 # A path is the client's to choose: a line shows this much of it, and its length.
 MAX_LOGGED_PATH = 256
-_PREFIX = os.urandom(4).hex()
-_count = itertools.count(int.from_bytes(os.urandom(4)))
-
-
-def _reseed() -> None:
-    global _PREFIX, _count
-    _PREFIX, _count = os.urandom(4).hex(), itertools.count(int.from_bytes(os.urandom(4)))
-
-
-os.register_at_fork(after_in_child=_reseed)  # a forked process counts on its own prefix
-
-
-def given_request_id(value: bytes) -> str | None:
-    """The X-Request-ID a client or proxy sent, if it is one we can log safely."""
-    text = value.decode("latin-1")
-    return text if _GOOD_ID.match(text) else None
-
-
-def new_request_id() -> str:
-    """16 hex digits: this process's random half, then a count (unique, and no syscall)."""
-    return f"{_PREFIX}{next(_count) & 0xFFFFFFFF:08x}"
 
 
 def route_label(scope: Scope) -> str:
@@ -69,14 +41,43 @@ def record(scope: Scope, status: int, seconds: float, sent: int) -> None:
         return
     client = scope.get("client")
     ms = seconds * 1000
-    logs.event(
-        log,
+    log.log(
         level,
-        f"{method} {shown_path(scope['path'])} {status} {ms:.1f} ms",
-        {
+        "%s %s %d %.1f ms",
+        method,
+        shown_path(scope["path"]),
+        status,
+        ms,
+        extra={
             "status": status,
             "duration_ms": round(ms, 1),
             "bytes": sent,
             "peer": client[0] if client else None,
         },
     )
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+        sent = 0
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            record(scope, status, time.perf_counter() - started, sent)
