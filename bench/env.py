@@ -568,6 +568,8 @@ class Bench:
         settings = self.settings(**overrides)
         port = free_port()
         env = settings_env(settings, port)
+        # every override reaches the processes, those settings_env leaves out too
+        env.update({f"YTMP3_{name.upper()}": str(value) for name, value in overrides.items()})
         env["BENCH_OVERRIDES"] = json.dumps(overrides, default=str) if overrides else ""
         argv = [service_python(), "-m", "ytmp3"]
         api = spawn("api", [*argv, "api"], env, self.run_dir)

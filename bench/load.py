@@ -40,14 +40,23 @@ class Load:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def generate(port: int, body: bytes, *, seconds: float, connections: int, work: Path) -> Load:
+def generate(
+    port: int,
+    body: bytes,
+    *,
+    seconds: float,
+    connections: int,
+    work: Path,
+    authorization: str | None = None,
+) -> Load:
     """POST `body` to /submit on `connections` keep-alive connections for `seconds`."""
     body_file = work / "body.json"
     body_file.write_bytes(body)
     wrk = shutil.which("wrk")
     if wrk:
         script = work / "submit.lua"
-        script.write_text(WRK_SCRIPT % {"body": body_file})
+        extra = f'wrk.headers["Authorization"] = "{authorization}"\n' if authorization else ""
+        script.write_text(extra + WRK_SCRIPT % {"body": body_file})
         argv = [
             wrk, "-t1", f"-c{connections}", f"-d{math.ceil(seconds)}s", "--timeout", "10s",
             "-s", str(script), f"http://127.0.0.1:{port}/submit",
@@ -55,7 +64,7 @@ def generate(port: int, body: bytes, *, seconds: float, connections: int, work: 
     else:
         argv = [
             sys.executable, "-m", "bench.loadgen", str(port), str(connections), str(seconds),
-            str(body_file),
+            str(body_file), authorization or "",
         ]  # fmt: skip
     done = subprocess.run(
         argv, capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60, check=False

@@ -35,9 +35,12 @@ async def _connection(
         writer.close()
 
 
-async def run(port: int, connections: int, seconds: float, body: bytes) -> dict[str, object]:
+async def run(
+    port: int, connections: int, seconds: float, body: bytes, authorization: str = ""
+) -> dict[str, object]:
+    auth = f"Authorization: {authorization}\r\n" if authorization else ""
     request = (
-        f"POST /submit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"POST /submit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     statuses: Counter[int] = Counter()
@@ -61,7 +64,8 @@ async def run(port: int, connections: int, seconds: float, body: bytes) -> dict[
 def main(argv: list[str]) -> int:
     port, connections, seconds = int(argv[1]), int(argv[2]), float(argv[3])
     with open(argv[4], "rb") as body:
-        result = asyncio.run(run(port, connections, seconds, body.read()))
+        authorization = argv[5] if len(argv) > 5 else ""
+        result = asyncio.run(run(port, connections, seconds, body.read(), authorization))
     print(json.dumps(result))
     return 0
 

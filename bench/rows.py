@@ -24,6 +24,7 @@ from bench.env import (
     Conversion,
     RssSampler,
     audio,
+    service_python,
     submit_body,
     tree_rss,
 )
@@ -585,6 +586,55 @@ def row_streaming(bench: Bench, download_seconds: float = 12.0) -> Result:
     )
 
 
+# --------------------------------------------------------------------------- 9
+
+
+def row_auth(bench: Bench, seconds: float = 5, rounds: int = 2, connections: int = 32) -> Result:
+    """The cache-hit submit with YTMP3_AUTH=keys (a bearer key on every request) against
+    the same with auth off, alternated in one run."""
+    video_id = done_video(bench)
+    body = submit_body(video_id)
+    runs: dict[str, list[Load]] = {"off": [], "keys": []}
+    key = ""
+    for _ in range(rounds):
+        for mode in ("off", "keys"):
+            service = bench.service(auth=mode) if mode == "keys" else bench.service()
+            if mode == "keys" and not key:
+                made = subprocess.run(
+                    [service_python(), "-m", "ytmp3", "keys", "add", "bench"],
+                    env=service.env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                key = made.stdout.strip()
+            authorization = f"Bearer {key}" if mode == "keys" else None
+            generate(service.port, body, seconds=1, connections=connections,
+                     work=bench.run_dir, authorization=authorization)  # fmt: skip
+            load = generate(service.port, body, seconds=seconds, connections=connections,
+                            work=bench.run_dir, authorization=authorization)  # fmt: skip
+            if load.failed:
+                raise BenchError(f"auth {mode}: {load.failed} of {load.requests} requests failed")
+            runs[mode].append(load)
+    bench.service()  # the default service again, for the rows after
+    on = statistics.median(x.rps for x in runs["keys"])
+    off = statistics.median(x.rps for x in runs["off"])
+    ratio = on / off
+    return Result(
+        "auth",
+        f"POST /submit throughput, cache hit, YTMP3_AUTH=keys, {connections} connections",
+        f"{on:,.0f} req/s",
+        f"auth off {off:,.0f} req/s",
+        f"{ratio:.2f}x",
+        "≥ 0.85x",
+        ratio >= 0.85,
+        [
+            f"{runs['keys'][0].tool}, a bearer key on every request, {rounds}x{seconds:g} s "
+            f"each, alternated with auth off (services restarted between); keys "
+            f"{', '.join(f'{x.rps:,.0f}' for x in runs['keys'])} req/s, off "
+            f"{', '.join(f'{x.rps:,.0f}' for x in runs['off'])} req/s"
+        ],
+        {"keys": runs["keys"], "off": runs["off"]},
+    )
+
+
 ROWS: dict[str, Callable[[Bench], Result]] = {
     "convert": row_convert,
     "pickup": row_pickup,
@@ -595,4 +645,5 @@ ROWS: dict[str, Callable[[Bench], Result]] = {
     "memory": row_memory,
     "streaming": row_streaming,
     "convert-hour": row_convert_hour,
+    "auth": row_auth,
 }

@@ -199,6 +199,7 @@ def settings_env(settings: Settings, port: int) -> dict[str, str]:
         YTMP3_POLL_DELAY=str(settings.poll_delay),
         YTMP3_MAX_JOBS=str(settings.max_jobs),
         YTMP3_JOB_TIMEOUT=str(settings.job_timeout),
+        YTMP3_MIN_FREE_DISK=str(settings.min_free_disk),
     )
     if settings.redis_url:
         env["YTMP3_REDIS_URL"] = settings.redis_url

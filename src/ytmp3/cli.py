@@ -18,6 +18,7 @@ COMMANDS = {
         "install the newest yt-dlp into YTMP3_DATA_DIR once; this host's workers move to it "
         "between jobs"
     ),
+    "keys": "API keys: add NAME [--rate N/period], list, revoke NAME",
 }
 
 
@@ -36,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         help="this release instead of the newest, used even where the installed one is newer "
         "(to go back from a bad release)",
     )
+    keys = sub.choices["keys"].add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = keys.add_parser("add", help="make a key for NAME and print it (once)")
+    add.add_argument("name")
+    add.add_argument(
+        "--rate", help="its own limit, N/second|minute|hour|day (replaces the per-address one)"
+    )
+    keys.add_parser("list", help="names, creation, last use and use counts (never a key)")
+    keys.add_parser("revoke", help="end NAME's key on every API process").add_argument("name")
     return parser
 
 
@@ -55,6 +64,25 @@ def _update_yt_dlp(settings: Settings, version: str | None) -> int:
         return 1
     print(f"ytmp3: {outcome.message}", file=sys.stderr if outcome.refused else sys.stdout)
     return 1 if outcome.refused else 0
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from ytmp3.access import admin
+
+    try:
+        if args.action == "add":
+            key = asyncio.run(admin.add(settings, args.name, args.rate))
+            print(key)
+            print(f"ytmp3: the key of {args.name!r}; it is shown this once", file=sys.stderr)
+        elif args.action == "revoke":
+            asyncio.run(admin.revoke(settings, args.name))
+            print(f"revoked {args.name!r}")
+        else:
+            print(admin.table(asyncio.run(admin.listing(settings))))
+    except admin.AdminError as exc:
+        print(f"ytmp3: {exc}", file=sys.stderr)
+        return exc.code
+    return 0
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -112,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "update-yt-dlp":
         return _update_yt_dlp(settings, args.version)
+    if args.command == "keys":
+        return _keys(settings, args)
     if args.command != "serve" and settings.embedded:
         print(
             f"ytmp3: YTMP3_REDIS_URL must be set for `ytmp3 {args.command}` "

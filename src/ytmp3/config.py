@@ -9,9 +9,9 @@ import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "YTMP3_"
@@ -105,9 +105,18 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     # Keeping up with YouTube (SPEC): live yt-dlp upgrades into the data directory
     ytdlp_update: str = "off"
+    # what outlives the process: yt-dlp installs, the embedded mode's keys
     data_dir: Path = Path("./data")
     # an index's URL, or a local folder of wheels
     ytdlp_index: str = "https://pypi.org/simple"
+    # Access (SPEC "Access"): off, or keys for every route but health, the page and sign-in
+    auth: Literal["off", "keys"] = "off"
+    # wrong keys one client address may try per window before it gets 429
+    auth_fail_limit: str = "10/minute"
+    # Disk budget (SPEC "Access"): finished MP3s at most this much (least recently
+    # downloaded go first); new conversions refused (507) under min_free_disk free
+    max_disk: ByteSize | None = None
+    min_free_disk: ByteSize = ByteSize(10**9)
 
     @field_validator("redis_url")
     @classmethod
@@ -122,7 +131,7 @@ class Settings(BaseSettings):
     def _template(cls, value: str) -> str:
         return _url_template(value)
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_fail_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
@@ -164,6 +173,21 @@ class Settings(BaseSettings):
     @cached_property
     def rate(self) -> RateLimit | None:
         return parse_rate_limit(self.rate_limit)
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the API listens on this machine alone (no one else can reach it)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may be any address
+
+    @cached_property
+    def auth_failures(self) -> RateLimit:
+        # "0" would turn the brute-force limit off: not offered
+        return parse_rate_limit(self.auth_fail_limit) or RateLimit(10, 60)
 
     @cached_property
     def ytdlp_update_seconds(self) -> int | None:

@@ -19,11 +19,12 @@ LAYERS: dict[str, int] = {
     "metrics": 2,
     "storage": 2,
     "cache": 3,
-    "jobs": 4,
-    "api": 4,
-    "serve": 5,
-    "client": 5,
-    "cli": 6,
+    "access": 4,
+    "jobs": 5,
+    "api": 5,
+    "serve": 6,
+    "client": 6,
+    "cli": 7,
 }
 
 

@@ -5,26 +5,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from arq.connections import ArqRedis
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ytmp3 import __version__
+from ytmp3.access.gate import Gate
+from ytmp3.access.keys import FileKeys, KeyStore, RedisKeys, key_file
+from ytmp3.access.usage import Usage
 from ytmp3.api import errors
+from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import install_middleware
-from ytmp3.api.routes import docs, download, health, metrics, page, status, submit
+from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
 from ytmp3.storage import media
+
+log = logging.getLogger(__name__)
 
 
 class _StaticFiles(StaticFiles):
@@ -73,6 +81,18 @@ def create_app(
                     functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
             )
+            if settings.auth == "off" and not settings.loopback_only:
+                log.warning(
+                    "the API listens on %s with YTMP3_AUTH=off: anyone who can reach it may "
+                    "convert and download; set YTMP3_AUTH=keys (README: Access)",
+                    settings.host,
+                )
+            if settings.auth == "keys":
+                keys = open_keys(settings, store, redis)
+                app.state.resources.keys = keys
+                app.state.resources.gate = Gate(keys, redis, settings.auth_failures)
+                app.state.resources.usage = Usage(keys)
+                counting = asyncio.create_task(app.state.resources.usage.run())
             worker = asyncio.create_task(beside()) if beside is not None else None
             try:
                 yield
@@ -81,6 +101,11 @@ def create_app(
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
+                if app.state.resources.keys is not None:
+                    counting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await counting
+                    await app.state.resources.keys.close()
                 await redis.aclose()
 
     app = FastAPI(
@@ -89,22 +114,32 @@ def create_app(
         summary="Turns a YouTube link into an MP3.",
         lifespan=lifespan,
         # routes/docs.py serves these: the viewers from ytmp3 itself (not FastAPI's CDN),
-        # all three after ytmp3's own routes
+        # all three after ytmp3's own routes, and asking for a key like the rest
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
     )
     errors.install(app)
     install_middleware(app)
-    for router in (
-        submit.router(settings),  # first: the busiest route is matched first
-        page.router,
-        status.router,
-        download.router,
-        health.router,
-        metrics.router,
-        docs.router(app),
+    # Every route but health, the page's shell and sign-in asks for a key (YTMP3_AUTH=keys).
+    protected = [Depends(require_access)]
+    for router, guard in (
+        (submit.router(settings), protected),  # first: the busiest route is matched first
+        (page.router, []),
+        (status.router, protected),
+        (download.router, protected),
+        (health.router, []),
+        (session.router, []),
+        (metrics.router, protected),
+        (docs.router(app), protected),
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=guard)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
     return app
+
+
+def open_keys(settings: Settings, store: Store, redis: ArqRedis) -> KeyStore:
+    """Keys live beside the data: Redis, or a file under YTMP3_DATA_DIR in embedded mode."""
+    if store.embedded:
+        return FileKeys(key_file(settings.data_dir))
+    return RedisKeys(redis)

@@ -55,3 +55,8 @@ def client_identity(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
     return str(ip)
+
+
+def trusted_peer(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether the peer is one of the reverse proxies whose headers are believed."""
+    return peer is not None and _trusted(peer, trusted)

@@ -14,6 +14,9 @@ import httpx
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 
+from ytmp3.access.gate import Gate
+from ytmp3.access.keys import KeyStore
+from ytmp3.access.usage import Usage
 from ytmp3.api.client_address import client_address
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
@@ -31,6 +34,9 @@ class Resources:
     jobs: JobStore
     probe: VideoProbe
     mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (see bench/RESULTS.md)
+    keys: KeyStore | None = None  # YTMP3_AUTH=keys only
+    gate: Gate | None = None
+    usage: Usage | None = None  # what each key used, written about once a second
 
 
 # async, so FastAPI calls them in the event loop instead of a thread per dependency

@@ -48,3 +48,14 @@ def range_problem(header: str, size: int) -> Problem | None:
     if any(start >= end for start, end in ranges):
         return "malformed"
     return None
+
+
+def served_bytes(header: str | None, size: int) -> int:
+    """How much of a file of `size` bytes a GET with this `Range` sends (for the keys' use
+    counts): all of it without one, else the parts asked for."""
+    if header is None:
+        return size
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes":
+        return size
+    return sum(max(0, min(end, size) - start) for start, end in _parts(spec, size)) or size

@@ -53,6 +53,10 @@ class JobStore:
         state = JobState.model_validate_json(raw)
         return None if state.status is Status.FAILED else state
 
+    async def owner(self, video_id: str, bitrate: int) -> JobState | None:
+        """The job that owns (video, bitrate) unless it failed: what claim() would return."""
+        return await self._done.get((video_id, bitrate))
+
     async def get(self, job_id: str) -> JobState | None:
         raw = await self._redis.get(keys.job_key(job_id))
         return None if raw is None else JobState.model_validate_json(raw)

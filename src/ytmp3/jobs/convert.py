@@ -27,6 +27,7 @@ from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
 from ytmp3.jobs.heartbeat import Presence
+from ytmp3.jobs.room import make_room
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
 from ytmp3.model.failures import ConversionError, failure
@@ -160,8 +161,10 @@ async def _run(
                 cover=cover_bytes,
             )
             final = media.mp3_path(settings.media_dir, job_id)
+            size = part.stat().st_size
+            # room first, so the budget holds even for the moment the file appears
+            await make_room(jc.redis, settings.media_dir, job_id, size, budget=settings.max_disk)
             os.replace(part, final)
-            size = final.stat().st_size
     except (NotCurrent, RedisError):
         raise
     except TimeoutError:

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 # ARQ writes a health key of its own (`ytmp3:queue:health-check`) that nothing of ytmp3
 # reads (liveness is ytmp3.cache.workers): as seldom as it allows.
 ARQ_HEALTH_INTERVAL = 3600
-CLEANUP_MINUTES = set(range(0, 60, 5))
+# every 30 s: an expired MP3 leaves the disk (and the budget's account) within a minute
+CLEANUP_SECONDS = {0, 30}
 # The fair queue's catch-up: a window left short by a refill lost with its worker
 REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
@@ -49,7 +50,10 @@ RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
 async def cleanup(ctx: dict[str, Any]) -> int:
     jc: JobContext = ctx["ytmp3"]
     return await sweep_media(
-        ctx["redis"], jc.settings.media_dir, part_max_age=jc.settings.job_timeout * 2
+        ctx["redis"],
+        jc.settings.media_dir,
+        part_max_age=jc.settings.job_timeout * 2,
+        account=jc.settings.max_disk is not None,
     )
 
 
@@ -149,7 +153,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
     worker = Worker(
         functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
         cron_jobs=[
-            cron(cleanup, minute=CLEANUP_MINUTES, run_at_startup=True),
+            cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True),
             cron(refill_queues, second=REFILL_SECONDS, run_at_startup=True),
         ],
         queue_name=QUEUE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from html import escape
@@ -10,13 +11,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from redis.asyncio import Redis
+from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.deps import JobsDep, SettingsDep
+from ytmp3.api.auth import CallerDep
+from ytmp3.api.deps import JobsDep, ResourcesDep, SettingsDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
-from ytmp3.api.ranges import range_problem
+from ytmp3.api.ranges import range_problem, served_bytes
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
+from ytmp3.cache import disk
 from ytmp3.model.job import Status
 from ytmp3.storage import media
 
@@ -98,7 +104,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="download_music",
     summary="Download",
 )
-async def download(job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep) -> Response:
+async def download(
+    job_id: str,
+    request: Request,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+    caller: CallerDep,
+) -> Response:
     try:
         state = await load(jobs, job_id)
         if state.status is Status.FAILED:
@@ -119,9 +132,33 @@ async def download(job_id: str, request: Request, jobs: JobsDep, settings: Setti
             _check_range(asked, found.st_size)
     except ApiError as exc:
         return _html_page(exc) if _wants_html(request) else error_response(exc)
-    return FileResponse(
+    served = None
+    if caller is not None and resources.usage is not None and request.method == "GET":
+        size = served_bytes(request.headers.get("range"), found.st_size)
+        served = BackgroundTask(resources.usage.add, caller.key.name, bytes_served=size)
+    kind = FileResponse if settings.max_disk is None else _Streamed
+    response = kind(
         path,
         stat_result=found,
         media_type="audio/mpeg",
         headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
+        background=served,
     )
+    if isinstance(response, _Streamed):
+        response.redis, response.job_id = resources.redis, state.id
+    return response
+
+
+class _Streamed(FileResponse):
+    """An MP3 marked as being streamed while it is (YTMP3_MAX_DISK removes it only once
+    no client is reading it), and as just used (the least recently downloaded go first)."""
+
+    redis: Redis
+    job_id: str
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await disk.downloaded(self.redis, self.job_id)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await asyncio.shield(disk.download_done(self.redis, self.job_id))

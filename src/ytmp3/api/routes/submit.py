@@ -10,15 +10,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from ytmp3 import logs
+from ytmp3.access.gate import Caller
+from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc, reply
 from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
+from ytmp3.cache import disk
 from ytmp3.cache.fair import FairQueue, withdraw
 from ytmp3.cache.probe import UpstreamError
-from ytmp3.config import Settings
+from ytmp3.config import RateLimit, Settings, parse_rate_limit
 from ytmp3.metrics import SUBMISSIONS
 from ytmp3.model.job import Status
 from ytmp3.model.video_url import parse_video_id
@@ -34,16 +37,29 @@ _counter = functools.cache(SUBMISSIONS.labels)
 _video_id = functools.lru_cache(maxsize=1024)(parse_video_id)
 
 
-def _client(request: Request, settings: Settings) -> str:
-    """Who the request counts against: its address, an IPv6 one by its /64."""
+def _client(request: Request, settings: Settings, caller: Caller | None) -> str:
+    """Who the request counts against (the fair queue, the default rate): its key, else
+    its address, an IPv6 one by its /64."""
+    if caller is not None:
+        return f"key:{caller.key.name}"
     return client_identity(client_of(request, settings))
 
 
-async def enforce_rate_limit(request: Request, resources: ResourcesDep) -> None:
-    rate = resources.settings.rate
+def _limit_of(
+    request: Request, settings: Settings, caller: Caller | None
+) -> tuple[str, RateLimit | None]:
+    """Who a submission counts against, and at what rate: a key's own rate replaces the
+    per-address limit for its holder."""
+    if caller is not None and caller.key.rate is not None:
+        return _client(request, settings, caller), parse_rate_limit(caller.key.rate)
+    return client_identity(client_of(request, settings)), settings.rate
+
+
+async def enforce_rate_limit(request: Request, resources: ResourcesDep, caller: CallerDep) -> None:
+    client, rate = _limit_of(request, resources.settings, caller)
     if rate is None:
         return
-    wait = await retry_after(resources.redis, _client(request, resources.settings), rate)
+    wait = await retry_after(resources.redis, client, rate)
     if wait is not None:
         _counter("rate_limited").inc()
         raise ApiError(
@@ -76,7 +92,9 @@ def _exists_body(job_id: str, video_id: str, bitrate: int, status: Status) -> by
     return encoded(envelope(data, EXISTS_MESSAGE, "REQUEST_EXISTS"))
 
 
-async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep) -> Response:
+async def submit(
+    body: SubmitRequest, request: Request, resources: ResourcesDep, caller: CallerDep
+) -> Response:
     video_id = _video_id(body.video_url)
     if video_id is None:
         _counter("invalid_url").inc()
@@ -105,19 +123,30 @@ async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep)
             error_fields={"video_url": "No video exists at this link."},
         )
 
+    if await resources.jobs.owner(video_id, body.bitrate) is None:
+        settings = resources.settings
+        why = await disk.refusal(resources.redis, settings.media_dir, budget=settings.max_disk,
+                                 min_free=settings.min_free_disk)  # fmt: skip
+        if why is not None:
+            _counter("storage_full").inc()
+            raise ApiError(507, "STORAGE_FULL", f"{why} Please try again later.")
     state, created = await resources.jobs.claim(video_id, body.bitrate)
     if state.status is Status.DONE and not await resources.mp3s.get(state.id):
         # Deleted by hand, or a volume lost: convert again rather than point at nothing.
         log.warning("the MP3 of done job %s is gone; converting %s again", state.id, video_id)
         state, created = await resources.jobs.claim(video_id, body.bitrate, replacing=state.id)
     logs.job_id.set(state.id)  # the rest of this request's lines name the job
+    if caller is not None and resources.usage is not None:
+        resources.usage.add(caller.key.name, submissions=1)
     if not created:
         _counter("exists").inc()
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
     # Bounded where a conversion is created, so a repeat submission costs no round trip.
     settings = resources.settings
     queue = FairQueue.of(resources.redis, settings)
-    if not await queue.add(_client(request, settings), [state.id], limit=settings.max_pending):
+    if not await queue.add(
+        _client(request, settings, caller), [state.id], limit=settings.max_pending
+    ):
         await withdraw(resources.redis, state)
         _counter("rate_limited").inc()
         log.info("refused: the client has %d conversions waiting", settings.max_pending)
@@ -128,6 +157,8 @@ async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep)
             f"Please try again in {PENDING_RETRY_AFTER} seconds, when some have finished.",
             headers={"Retry-After": str(PENDING_RETRY_AFTER)},
         )
+    if caller is not None and resources.usage is not None:
+        resources.usage.add(caller.key.name, conversions=1)
     _counter("queued").inc()
     log.info("conversion queued: video %s at %d kbps", video_id, body.bitrate)
     return envelope(
@@ -149,7 +180,11 @@ def router(settings: Settings) -> APIRouter:
         methods=["POST"],
         status_code=201,
         response_model=Envelope[SubmitData],
-        dependencies=[Depends(enforce_rate_limit)] if settings.rate is not None else None,
+        dependencies=(
+            [Depends(enforce_rate_limit)]
+            if settings.rate is not None or settings.auth == "keys"
+            else None
+        ),
         responses=RESPONSES,
     )
     return routes

@@ -33,6 +33,7 @@ let messageTimer = 0;
 function fallbackMessage(status) {
   if (status === 429) return "Too many conversions requested. Please wait a minute and try again.";
   if (status === 413) return "That link is far too long to be a YouTube link.";
+  if (status === 507) return "The server has no room for new MP3s right now. Please try again later.";
   if (status >= 500) return "The service is unavailable right now. Please try again in a moment.";
   return "Something went wrong. Please try again.";
 }
@@ -85,6 +86,7 @@ async function onSubmit(event) {
   try {
     const { response, body } = await post(url, chosenBitrate());
     if (!response.ok || !body || !body.data || !body.data.id) {
+      if (response.status === 401) document.dispatchEvent(new Event("ytmp3:signin-needed"));
       const text = body && body.message ? body.message : fallbackMessage(response.status);
       // A wrong link is fixed in the field; for anything else the button is tried again.
       const aboutLink = response.status === 400 || response.status === 422 || response.status === 413;
