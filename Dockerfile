@@ -6,7 +6,7 @@
 ARG BASE=python:3.11-slim-bookworm
 
 # --- build: the virtualenv, from the source; the wheels and the build's leftovers stay
-# here. pip stays in it (yt-dlp upgrades itself with it); setuptools, only for the
+# here. pip stays in it (a live yt-dlp upgrade may want it); setuptools, only for the
 # build, goes.
 FROM ${BASE} AS build
 # WHEELS: a folder of the build context holding every wheel the install needs; when set,
