@@ -62,9 +62,19 @@ def split_id(worker_id: str) -> tuple[str, int, str]:
     return host, int(pid) if pid.isdigit() else 0, tail
 
 
-async def beat(redis: Redis, worker: str | WorkerRecord, *, now: float | None = None) -> None:
-    """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given)."""
-    record = worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker)
+async def beat(
+    redis: Redis,
+    worker: str | WorkerRecord,
+    *,
+    now: float | None = None,
+    yt_dlp: str | None = None,
+) -> None:
+    """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given).
+    Given only an id, the record is a worker taking jobs (with `yt_dlp`, if given)."""
+    if isinstance(worker, WorkerRecord):
+        record = worker
+    else:
+        record = WorkerRecord.of(worker, yt_dlp=yt_dlp)
     lives_ms = int((ALIVE_FOR - (0.0 if now is None else time.time() - now)) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
         if lives_ms > 0:
