@@ -80,7 +80,7 @@ def kept_up(settings: Settings, presence: Presence) -> KeptUp:
 
 
 @dataclass
-class Process:
+class WorkerProcess:
     """What a worker process keeps across its ARQ workers (a new one per Redis connection)."""
 
     worker_id: str
@@ -89,7 +89,7 @@ class Process:
     owed: Owed
 
 
-def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Worker:
+def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
     """One ARQ worker on `redis`; `process` is lent by run_worker and outlives it."""
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -183,7 +183,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     stopping = asyncio.Event()
     current: list[Worker] = []
     presence = Presence(max_jobs=settings.max_jobs)  # its yt-dlp: told by the fetcher
-    process = Process(
+    process = WorkerProcess(
         worker_id=workers.new_worker_id(),
         fetcher=kept_up(settings, presence),
         presence=presence,
