@@ -72,9 +72,7 @@ async def beat(
 ) -> None:
     """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given).
     Given only an id, the record is a worker taking jobs (with `yt_dlp`, if given)."""
-    record = (
-        worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker, yt_dlp=yt_dlp)
-    )
+    record = worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker, yt_dlp=yt_dlp)
     lives_ms = int((ALIVE_FOR - (0.0 if now is None else time.time() - now)) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
         if lives_ms > 0:
