@@ -190,11 +190,15 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         owed=Owed(),
     )
 
+    draining: set[asyncio.Task[None]] = set()
+
     def on_signal(sig: signal.Signals) -> None:
+        log.info("%s: taking no new job; stopping once the running ones end", sig.name)
         stopping.set()
-        if current:
-            # take no new job; a running one gets YTMP3_STOP_GRACE, then goes back to the queue
-            current[-1].handle_sig_wait_for_completion(sig)
+        if current and not draining:
+            drain = loop.create_task(_drain(current[-1], settings.stop_grace))
+            draining.add(drain)
+            drain.add_done_callback(draining.discard)
 
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -226,6 +230,35 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 loop.remove_signal_handler(sig)
 
 
+async def _drain(worker: Worker, grace: float) -> None:
+    """A stop: take no new job; running ones get `grace` seconds to end, then each is cut
+    (and hands itself back as its next attempt); then the worker ends.
+
+    ARQ's own handler for this (handle_sig_wait_for_completion) cancels ARQ's task around
+    each job, which ARQ then logs as a failure; cutting the job's own task lets the job
+    end with its hand-back as its result.
+    """
+    worker.allow_pick_jobs = False  # ARQ's flag: its polls take no new job
+
+    def running() -> list[asyncio.Task[Any]]:
+        return [t for t in worker.tasks.values() if not t.done()]
+
+    # (should Redis go meanwhile, _close cuts them, and they end all the same)
+    if running():
+        await asyncio.wait(running(), timeout=grace)
+    _cut_jobs(worker)
+    if running():
+        await asyncio.wait(running())
+    if worker.main_task is not None:
+        worker.main_task.cancel()
+
+
+def _cut_jobs(worker: Worker) -> None:
+    """Cancel each running job's own task: the job hands itself back and ends."""
+    for task in list(worker.job_tasks.values()):
+        task.cancel()
+
+
 async def _end(task: asyncio.Task[Any] | None, *, patience: float) -> None:
     """Cancel `task` (unless it is already stopping) and wait until it has really ended.
 
@@ -246,6 +279,7 @@ async def _close(worker: Worker) -> None:
     """Stop a worker for good, whatever state it and Redis are in."""
     await _end(worker.main_task, patience=1.0)
     # A job told to stop hands itself back before it ends: let it, then insist.
+    _cut_jobs(worker)
     for task in list(worker.tasks.values()):
         await _end(task, patience=10.0)
         _retrieve(task)
