@@ -249,8 +249,9 @@ async def _drain(worker: Worker, grace: float) -> None:
     _cut_jobs(worker)
     if running():
         await asyncio.wait(running())
-    if worker.main_task is not None:
-        worker.main_task.cancel()
+    # insisting: a single cancel can be lost in redis-py (see _end), and the worker would
+    # poll on, taking nothing, for good
+    await _end(worker.main_task, patience=1.0)
 
 
 def _cut_jobs(worker: Worker) -> None:
