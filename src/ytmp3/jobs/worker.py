@@ -161,9 +161,8 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         # the pickup delay: a look at the queue every poll_delay (one Redis command)
         poll_delay=settings.poll_delay,
         health_check_interval=ARQ_HEALTH_INTERVAL,
-        # SIGTERM: take no new job; one still running after this is cancelled and hands
-        # itself back (ytmp3.jobs.handback), so ARQ must not queue it again too
-        job_completion_wait=settings.stop_grace,
+        # A stop is run_worker's (_drain): a job cut then hands itself back as its next
+        # attempt (ytmp3.jobs.handback), so ARQ must never queue an attempt again itself.
         retry_jobs=False,
         on_job_start=job_start,
         after_job_end=after_job,
