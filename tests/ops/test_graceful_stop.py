@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     wait_http,
     ytmp3_process,
 )
-from tests.ops.processes import conversions, env_for, stop, worker_check
+from tests.ops.processes import conversions, env_for, events, stop, worker_check
 from tests.stand_in import Source, StandIn, Thumb
 from ytmp3.config import Settings
 from ytmp3.jobs.convert import MAX_RUNS
@@ -142,6 +142,9 @@ async def test_job_cut_at_the_grace_goes_back_to_the_queue(
         **{log: [(job_id, "requeued")] for log in cut_logs},
         "last.log": [(job_id, "done")],
     }
+    # a cut is a hand-back, not a failure: nobody's log calls it one (ARQ's included)
+    errors = [e for log in cut_logs for e in events(tmp_path / log) if e["level"] == "ERROR"]
+    assert errors == [], errors
 
 
 async def test_api_finishes_requests_in_flight_and_takes_no_new_ones(

@@ -83,6 +83,7 @@ async def test_a_live_or_draining_workers_job_is_not_reaped(
 async def test_a_job_whose_worker_died_three_times_fails(store: tuple[JobStore, Any]) -> None:
     jobs, redis = store
     state = await running_job(jobs, DEAD)
+    after: JobState | None = None
     for attempt in range(1, MAX_RUNS + 1):
         assert await reap(jobs, redis, Owed()) == [state.id]
         after = await jobs.get(state.id)

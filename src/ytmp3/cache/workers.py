@@ -35,15 +35,16 @@ class State(StrEnum):
 class WorkerRecord(BaseModel):
     """What a worker tells of itself, and /readyz shows."""
 
-    model_config = ConfigDict(frozen=True)
+    # a field a newer ytmp3 adds is no reason to call its worker dead
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: str
     host: str
     pid: int
-    state: State = State.TAKING
     yt_dlp: str | None = None  # the version its downloads run on now
     jobs: int = 0  # conversions it runs now
     max_jobs: int = 0
+    state: State = State.TAKING
 
     @classmethod
     def of(cls, worker_id: str, **fields: object) -> WorkerRecord:
@@ -62,9 +63,16 @@ def split_id(worker_id: str) -> tuple[str, int, str]:
     return host, int(pid) if pid.isdigit() else 0, tail
 
 
-async def beat(redis: Redis, worker: str | WorkerRecord, *, now: float | None = None) -> None:
-    """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given)."""
-    record = worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker)
+async def beat(
+    redis: Redis,
+    worker: str | WorkerRecord,
+    *,
+    now: float | None = None,
+    yt_dlp: str | None = None,
+) -> None:
+    """Write the worker's record for another ALIVE_FOR seconds (from `now`, if given).
+    Given only an id, the record is a worker taking jobs (with `yt_dlp`, if given)."""
+    record = worker if isinstance(worker, WorkerRecord) else WorkerRecord.of(worker, yt_dlp=yt_dlp)
     lives_ms = int((ALIVE_FOR - (0.0 if now is None else time.time() - now)) * 1000)
     async with redis.pipeline(transaction=True) as pipe:
         if lives_ms > 0:

@@ -94,10 +94,11 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
         log.warning("job %s: cut by a Redis outage (%s)", job_id, exc)
         await asyncio.shield(_cut(jc, job_id, attempt))
     except asyncio.CancelledError:
-        # The worker is stopping, or lost Redis: hand the job back for the next attempt.
+        # The worker cut the job (its stop's grace is over, or it lost Redis): hand it
+        # back as its next attempt; that is this run's result, not a failure of it.
         if not tracker.state.status.finished:
             await asyncio.shield(_cut(jc, job_id, attempt))
-        raise
+        return "handed back"
     finally:
         metrics.CONVERSIONS_RUNNING.dec()
         seconds = time.monotonic() - started

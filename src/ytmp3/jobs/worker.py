@@ -85,7 +85,7 @@ def kept_up(settings: Settings, presence: Presence) -> KeptUp:
 
 
 @dataclass
-class Process:
+class WorkerProcess:
     """What a worker process keeps across its ARQ workers (a new one per Redis connection)."""
 
     worker_id: str
@@ -96,7 +96,7 @@ class Process:
     cores: CoreShare
 
 
-def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Worker:
+def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
     """One ARQ worker on `redis`; `process` is lent by run_worker and outlives it."""
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -169,9 +169,8 @@ def create_worker(settings: Settings, redis: ArqRedis, process: Process) -> Work
         # the pickup delay: a look at the queue every poll_delay (one Redis command)
         poll_delay=settings.poll_delay,
         health_check_interval=ARQ_HEALTH_INTERVAL,
-        # SIGTERM: take no new job; one still running after this is cancelled and hands
-        # itself back (ytmp3.jobs.handback), so ARQ must not queue it again too
-        job_completion_wait=settings.stop_grace,
+        # A stop is run_worker's (_drain): a job cut then hands itself back as its next
+        # attempt (ytmp3.jobs.handback), so ARQ must never queue an attempt again itself.
         retry_jobs=False,
         on_job_start=job_start,
         after_job_end=after_job,
@@ -191,7 +190,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     stopping = asyncio.Event()
     current: list[Worker] = []
     presence = Presence(max_jobs=settings.max_jobs)  # its yt-dlp: told by the fetcher
-    process = Process(
+    process = WorkerProcess(
         worker_id=workers.new_worker_id(),
         fetcher=kept_up(settings, presence),
         presence=presence,
@@ -199,11 +198,15 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
     )
 
+    draining: set[asyncio.Task[None]] = set()
+
     def on_signal(sig: signal.Signals) -> None:
+        log.info("%s: taking no new job; stopping once the running ones end", sig.name)
         stopping.set()
-        if current:
-            # take no new job; a running one gets YTMP3_STOP_GRACE, then goes back to the queue
-            current[-1].handle_sig_wait_for_completion(sig)
+        if current and not draining:
+            drain = loop.create_task(_drain(current[-1], settings.stop_grace))
+            draining.add(drain)
+            drain.add_done_callback(draining.discard)
 
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -235,6 +238,36 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 loop.remove_signal_handler(sig)
 
 
+async def _drain(worker: Worker, grace: float) -> None:
+    """A stop: take no new job; running ones get `grace` seconds to end, then each is cut
+    (and hands itself back as its next attempt); then the worker ends.
+
+    ARQ's own handler for this (handle_sig_wait_for_completion) cancels ARQ's task around
+    each job, which ARQ then logs as a failure; cutting the job's own task lets the job
+    end with its hand-back as its result.
+    """
+    worker.allow_pick_jobs = False  # ARQ's flag: its polls take no new job
+
+    def running() -> list[asyncio.Task[Any]]:
+        return [t for t in worker.tasks.values() if not t.done()]
+
+    # (should Redis go meanwhile, _close cuts them, and they end all the same)
+    if running():
+        await asyncio.wait(running(), timeout=grace)
+    _cut_jobs(worker)
+    if running():
+        await asyncio.wait(running())
+    # insisting: a single cancel can be lost in redis-py (see _end), and the worker would
+    # poll on, taking nothing, for good
+    await _end(worker.main_task, patience=1.0)
+
+
+def _cut_jobs(worker: Worker) -> None:
+    """Cancel each running job's own task: the job hands itself back and ends."""
+    for task in list(worker.job_tasks.values()):
+        task.cancel()
+
+
 async def _end(task: asyncio.Task[Any] | None, *, patience: float) -> None:
     """Cancel `task` (unless it is already stopping) and wait until it has really ended.
 
@@ -255,6 +288,7 @@ async def _close(worker: Worker) -> None:
     """Stop a worker for good, whatever state it and Redis are in."""
     await _end(worker.main_task, patience=1.0)
     # A job told to stop hands itself back before it ends: let it, then insist.
+    _cut_jobs(worker)
     for task in list(worker.tasks.values()):
         await _end(task, patience=10.0)
         _retrieve(task)
