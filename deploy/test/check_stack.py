@@ -1,8 +1,10 @@
 """scripts/test-image's client: one conversion through the published port, as a user makes it.
 
 `python3 deploy/test/check_stack.py http://127.0.0.1:PORT --workers 2 --seconds 6 --out F`:
-`/readyz` must count the workers, `POST /submit` queues a video, its status is followed
-until done, and the MP3 downloaded to F must be MP3 audio as long as the stand-in's.
+`/readyz` must count the workers, `POST /submit` without a key is refused (compose.yaml
+runs with YTMP3_AUTH=keys), with the key in YTMP3_TEST_KEY it queues a video, its status
+is followed until done, and the MP3 downloaded to F must be MP3 audio as long as the
+stand-in's.
 Prints one JSON line (what it saw, how long each step took); exits 1 on a failure.
 Standard library only: it runs on the host's python3, outside the project's venv.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+KEY = os.environ.get("YTMP3_TEST_KEY", "")
 VIDEO_URL = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
 
@@ -28,11 +32,15 @@ class Failed(Exception):
     pass
 
 
-def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def call(
+    method: str, url: str, body: dict[str, Any] | None = None, *, key: str | None = KEY
+) -> tuple[int, Any]:
     """(status, parsed JSON answer); errors are answers too."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, json.loads(answer.read())
@@ -87,14 +95,20 @@ def check(base: str, workers: int, seconds: float, out: Path) -> dict[str, Any]:
     began = time.monotonic()
     what = f"/readyz counting {workers} workers"
     ready = wait_for(what, lambda: ready_workers(base, workers), 60)
-    status, answer = call("POST", f"{base}/submit", {"video_url": VIDEO_URL, "bitrate": 192})
+    body = {"video_url": VIDEO_URL, "bitrate": 192}
+    status, answer = call("POST", f"{base}/submit", body, key=None)
+    if status != 401:
+        raise Failed(f"/submit without a key answered {status}, not 401: {answer}")
+    status, answer = call("POST", f"{base}/submit", body)
     if status != 201:
         raise Failed(f"/submit answered {status}: {answer}")
     job_id = answer["data"]["id"]
     submitted = time.monotonic()
     job = wait_for("the conversion", lambda: finished(base, job_id), 120)
     done = time.monotonic()
-    with urllib.request.urlopen(base + job["download_url"], timeout=30) as answer:
+    fetch = urllib.request.Request(base + job["download_url"])
+    fetch.add_header("Authorization", f"Bearer {KEY}")
+    with urllib.request.urlopen(fetch, timeout=30) as answer:
         kind = answer.headers["Content-Type"]
         out.write_bytes(answer.read())
     if kind != "audio/mpeg" or out.stat().st_size != job["size_bytes"]:
