@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -29,16 +30,22 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(convert_module, "RETRY_DELAYS", (0.2, 0.4))
 
 
+async def timed_conversion(settings: Settings) -> tuple[dict[str, Any], float]:
+    """One conversion through the service: its final status, and seconds to get there."""
+    async with service(settings) as client:
+        started = time.monotonic()
+        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
+        final = await wait_finished(client, job_id, timeout=30)
+        return final, time.monotonic() - started
+
+
 async def test_a_stalled_source_is_cut_and_tried_again_not_timed_out(
     make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
 ) -> None:
     stand_in.sources[VIDEO_ID] = Source(make_audio(30), stall_after=32 * 1024)
     settings = make_settings(redis_url=redis_url, job_timeout=JOB_TIMEOUT, stall_timeout=STALL)
-    async with service(settings) as client:
-        started = time.monotonic()
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-        final = await wait_finished(client, job_id, timeout=30)
-        took = time.monotonic() - started
+    final, took = await timed_conversion(settings)
+    job_id = final["id"]
     assert final["status"] == "failed", final
     assert final["error"]["code"] == "DOWNLOAD_FAILED", final
     assert stand_in.downloads[VIDEO_ID] == 3  # cut three times: each try stalled
@@ -66,11 +73,8 @@ async def test_a_live_stream_ends_at_once(
 ) -> None:
     stand_in.sources[VIDEO_ID] = Source(live=True)
     settings = make_settings(redis_url=redis_url, job_timeout=JOB_TIMEOUT)
-    async with service(settings) as client:
-        started = time.monotonic()
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-        final = await wait_finished(client, job_id, timeout=30)
-        took = time.monotonic() - started
+    final, took = await timed_conversion(settings)
+    job_id = final["id"]
     assert final["status"] == "failed", final
     assert final["error"]["code"] == "LIVE_STREAM", final  # SPEC: still airing
     assert took < 15, took
@@ -85,11 +89,8 @@ async def test_audio_past_the_longest_duration_ends_it_there(
     audio = make_audio(300)
     stand_in.sources[VIDEO_ID] = Source(audio, bytes_per_second=len(audio) // 20)
     settings = make_settings(redis_url=redis_url, job_timeout=JOB_TIMEOUT, max_duration=5)
-    async with service(settings) as client:
-        started = time.monotonic()
-        job_id = (await client.post("/submit", json=submit_body())).json()["data"]["id"]
-        final = await wait_finished(client, job_id, timeout=30)
-        took = time.monotonic() - started
+    final, took = await timed_conversion(settings)
+    job_id = final["id"]
     assert final["status"] == "failed", final
     assert final["error"]["code"] == "TOO_LONG", final
     assert took < 12, took
