@@ -122,7 +122,7 @@ def create_app(
     errors.install(app)
     install_middleware(app)
     # Every route but health, the page's shell and sign-in asks for a key (YTMP3_AUTH=keys).
-    protected = [Depends(require_access)]
+    protected = [Depends(require_access)] if settings.auth == "keys" else []
     for router, guard in (
         (submit.router(settings), protected),  # first: the busiest route is matched first
         (page.router, []),

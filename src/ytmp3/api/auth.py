@@ -56,7 +56,8 @@ async def require_access(
     resources: ResourcesDep,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_scheme)] = None,
 ) -> Caller | None:
-    """The caller, or None when auth is off; raises 401/429/403 otherwise."""
+    """The protected routers' guard (YTMP3_AUTH=keys only): the caller, kept for the route
+    in `request.state`; raises 401/429/403 otherwise."""
     gate = resources.gate
     if gate is None:
         return None
@@ -89,7 +90,16 @@ async def require_access(
         and not same_origin(request, resources.settings)
     ):
         raise ApiError(403, "CROSS_ORIGIN", "This request must come from the service's own page.")
-    return Caller(record, by_cookie)
+    caller = Caller(record, by_cookie)
+    request.state.caller = caller
+    return caller
 
 
-CallerDep = Annotated[Caller | None, Depends(require_access)]
+async def caller_of(request: Request) -> Caller | None:
+    """Who the guard let in, for a route that counts per key; None with auth off (no guard
+    then: a dependency less on every request)."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    return caller
+
+
+CallerDep = Annotated[Caller | None, Depends(caller_of)]
