@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "YTMP3_"
@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # downloaded go first); new conversions refused (507) under min_free_disk free
     max_disk: ByteSize | None = None
     min_free_disk: ByteSize = ByteSize(10**9)
+    # `ytmp3 get`: the server to use (unset: convert in-process) and the key it asks for
+    server: str | None = None
+    key: SecretStr | None = None
 
     @field_validator("redis_url")
     @classmethod
@@ -124,6 +127,13 @@ class Settings(BaseSettings):
         # An empty YTMP3_REDIS_URL means unset (embedded mode), as the `or None` below says.
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
         return value or None
 
     @field_validator("thumbnail_url", "source_url")

@@ -1,0 +1,41 @@
+"""The service inside this process: the API and a worker on the embedded store, reached
+through an in-process transport. No port is opened; the MP3s are made in a temporary
+folder that goes away with it, and the worker's processes stop with it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from ytmp3.api.app import create_app
+from ytmp3.cache.connection import Store
+from ytmp3.client.asgi_stream import StreamingASGITransport
+from ytmp3.config import Settings
+
+BASE_URL = "http://ytmp3.local"
+
+
+def local_settings(settings: Settings, media_dir: Path) -> Settings:
+    """The settings as given, for a service that is this process's alone: its own store
+    (never a Redis shared with other workers, which would write their MP3s elsewhere),
+    its own media folder, and no rate limit (there is one client)."""
+    values = settings.model_dump()
+    values.update(redis_url=None, media_dir=media_dir, rate_limit="0")
+    return Settings(**values, _env_file=None)
+
+
+@asynccontextmanager
+async def local_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    with tempfile.TemporaryDirectory(prefix="ytmp3-get-") as media:
+        own = local_settings(settings, Path(media))
+        app = create_app(own, store=Store.from_url(None), with_worker=True)
+        # the lifespan starts the worker and, on the way out (Ctrl-C too), stops it and
+        # its download processes
+        async with app.router.lifespan_context(app):
+            transport = StreamingASGITransport(app)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                yield client
