@@ -206,8 +206,8 @@ def _get(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with shown:
             tracks = asyncio.run(run.get(request, settings, shown))
-            for line in run.summary(tracks):
-                shown.say(line)
+        for line in run.summary(tracks):  # below the bars, once they are still
+            shown.say(line)
     except KeyboardInterrupt:
         print("ytmp3: stopped (no partial file left behind)", file=sys.stderr)
         return INTERRUPTED

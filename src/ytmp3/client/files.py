@@ -16,12 +16,24 @@ PART_PREFIX, PART_SUFFIX = ".ytmp3-", ".mp3.part"
 MAX_NUMBER = 10_000
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 class PartFile:
     """One download in progress, in `directory` (so publishing is a rename, never a copy)."""
 
     def __init__(self, directory: Path) -> None:
         fd, name = tempfile.mkstemp(dir=directory, prefix=PART_PREFIX, suffix=PART_SUFFIX)
-        self.path = Path(name)
+        self.directory = directory  # as the user gave it: the names shown are under it
+        self.path = directory / Path(name).name
+        # mkstemp makes it private (0600); the MP3 gets what any new file would
+        os.chmod(self.path, 0o666 & ~_UMASK)
         self.file: BinaryIO = os.fdopen(fd, "w+b")
         self.published: Path | None = None
 
@@ -34,7 +46,7 @@ class PartFile:
         """Give the bytes their name: `stem.mp3`, else `stem (2).mp3`, ... never replacing."""
         self.file.close()
         for n in range(1, MAX_NUMBER + 1):
-            final = self.path.parent / numbered(stem, n)
+            final = self.directory / numbered(stem, n)
             try:
                 _move_no_clobber(self.path, final)
             except FileExistsError:

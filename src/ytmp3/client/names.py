@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Controls, lone surrogates and what Windows refuses in a name (`/` and `\` are separators).
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\ud800-\udfff"*/:<>?\\|]+')
+# What Windows refuses in a name (`/` and `\` are separators everywhere), each replaced
+# by what reads the same in a title: "AC/DC: Live?" -> "AC-DC - Live".
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
+_REPLACE = {"/": "-", "\\": "-", "|": "-", ":": " -", '"': "'", "<": "", ">": "", "?": "", "*": ""}
+_UNSAFE = re.compile(r'[/\\|:"<>?*]')
 _SPACES = re.compile(r"\s+")
 # Windows refuses these as a name, whatever the extension: CON, CON.mp3, com1.mp3 ...
 _RESERVED = re.compile(r"\A(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?\Z", re.IGNORECASE)
@@ -25,13 +28,14 @@ def safe_stem(title: str | None, fallback: str) -> str:
     """The title as a file name without extension; `fallback` when nothing usable is left."""
     # NFC: macOS would otherwise store and show a decomposed form of accented titles.
     text = unicodedata.normalize("NFC", title or "")
-    text = _SPACES.sub(" ", _UNSAFE.sub("_", text))
+    text = _UNSAFE.sub(lambda m: _REPLACE[m.group()], _CONTROLS.sub(" ", text))
+    text = _SPACES.sub(" ", text)
     # No leading dot (a hidden file), no trailing dot or space (Windows drops them).
     stem = _cut(text.strip(" ."), MAX_STEM_BYTES).rstrip(" .")
     if not stem:
         stem = fallback
-    if _RESERVED.match(stem):
-        stem = f"{stem}_"
+    if reserved := _RESERVED.match(stem):
+        stem = f"{reserved.group(1)}_{reserved.group(2) or ''}"  # NUL.txt -> NUL_.txt
     return stem
 
 
