@@ -74,3 +74,18 @@ def fetch_servers_of(parent: int) -> list[int]:
         for pid, cmdline, ppid in _live_processes()
         if "ytmp3.jobs.fetch.server" in cmdline and ppid == parent
     ]
+
+
+def descendants_of(parent: int) -> set[int]:
+    """Pids of every live process below `parent`: children, theirs, and so on."""
+    children: dict[int, list[int]] = {}
+    for pid, _, ppid in _live_processes():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    todo = [parent]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
