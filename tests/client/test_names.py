@@ -74,9 +74,14 @@ def test_published_never_over_an_existing_file(tmp_path: Path) -> None:
     assert names[0].stat().st_mode & 0o777 == 0o666 & ~mask
 
 
-def test_an_unfinished_file_is_removed(tmp_path: Path) -> None:
-    with pytest.raises(KeyboardInterrupt), part_file(tmp_path) as part:
+def _interrupted_while_writing(directory: Path) -> None:
+    with part_file(directory) as part:
         part.file.write(b"half")
         assert part.path.exists() and part.path.name.startswith(PART_PREFIX)
         raise KeyboardInterrupt
+
+
+def test_an_unfinished_file_is_removed(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _interrupted_while_writing(tmp_path)
     assert list(tmp_path.iterdir()) == []
