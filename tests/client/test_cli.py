@@ -1,0 +1,290 @@
+"""`ytmp3 get` run as a user runs it: against a real server process (through a proxy that
+cuts or slows the download), in-process, on a pseudo-terminal and on pipes, and stopped
+with Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.client.helpers import Proxy, client_env, get_command
+from tests.conftest import make_audio, wait_for
+from tests.integration.helpers import (
+    assert_mp3,
+    descendants_of,
+    free_port,
+    settings_env,
+    wait_http,
+    ytmp3_process,
+)
+from tests.stand_in import Source, StandIn
+from ytmp3.config import Settings
+
+pytestmark = pytest.mark.slow
+SettingsFactory = Callable[..., Settings]
+TITLE = "Grüße: a/b"
+FILE = "Grüße - a-b.mp3"
+
+
+def _url(video_id: str) -> str:
+    return f"https://youtu.be/{video_id}"
+
+
+async def _run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *get_command(*args), env=env, cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _mp3s_of(media: Path) -> list[Path]:
+    return sorted(media.rglob("*.mp3"))
+
+
+@contextmanager
+def _serve(settings: Settings, log: Path) -> Iterator[str]:
+    port = free_port()
+    with ytmp3_process("serve", settings_env(settings, port), log):
+        yield f"http://127.0.0.1:{port}"
+
+
+async def test_against_a_server_process(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    """`ytmp3 serve` in its own process; the client finds it through YTMP3_SERVER and
+    prints a JSON line per finished track."""
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE)
+    settings = make_settings()
+    with _serve(settings, tmp_path / "serve.log") as base:
+        await wait_http(base, "/readyz")
+        env = client_env(settings, YTMP3_SERVER=base)
+        code, out, err = await _run(
+            ["--json", "--bitrate", "256", "-o", "out", _url("aaaaaaaaaaa"), _url("bbbbbbbbbbb")],
+            env, tmp_path,
+        )  # fmt: skip
+    assert code == 0, err
+    lines = sorted((json.loads(line) for line in out.splitlines()), key=lambda r: r["video_id"])
+    assert [(r["status"], r["video_id"], r["title"]) for r in lines] == [
+        ("done", "aaaaaaaaaaa", TITLE),
+        ("done", "bbbbbbbbbbb", "bbbbbbbbbbb"),  # the stand-in's title when none is set
+    ]
+    assert lines[0]["path"] == f"out/{FILE}"
+    assert lines[1]["path"] == "out/bbbbbbbbbbb.mp3"
+    for record in lines:
+        saved = tmp_path / record["path"]
+        assert record["bytes"] == saved.stat().st_size
+        assert_mp3(saved, seconds=3, bitrate=256)
+    # the very bytes the server made
+    server_files = {p.read_bytes() for p in _mp3s_of(settings.media_dir)}
+    assert {(tmp_path / r["path"]).read_bytes() for r in lines} == server_files
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [FILE, "bbbbbbbbbbb.mp3"]
+    assert "ytmp3: 2 of 2 tracks saved" in err
+
+
+async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    env = client_env(make_settings())
+    for args, said in [
+        (["https://example.com/watch?v=aaaaaaaaaaa"], "not a YouTube video or playlist link"),
+        (["--server", "ftp://x", _url("aaaaaaaaaaa")], "--server must be an http"),
+        (["--bitrate", "100", _url("aaaaaaaaaaa")], "invalid choice"),
+        ([], "the following arguments are required: URL"),
+    ]:
+        code, out, err = await _run(args, env, tmp_path, timeout=60)
+        assert (code, out) == (2, ""), (args, err)
+        assert said in err and "Traceback" not in err, (args, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_download_cut_off_resumes_with_range(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """API and worker as separate processes on Redis; a proxy in front of the API ends
+    the first download's connection mid-body. The client asks for the rest."""
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE)
+    settings = make_settings(redis_url=redis_url)
+    port = free_port()
+    env = settings_env(settings, port)
+    with (
+        ytmp3_process("api", env, tmp_path / "api.log"),
+        ytmp3_process("worker", env, tmp_path / "worker.log"),
+    ):
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(base, "/readyz")
+        async with Proxy(upstream_port=port, cut_after=20_000).running() as proxy:
+            code, out, err = await _run(
+                ["--json", "--server", proxy.url, "-o", "out", _url("aaaaaaaaaaa")],
+                client_env(settings), tmp_path,
+            )  # fmt: skip
+    assert code == 0, err
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    saved = tmp_path / record["path"]
+    (made,) = _mp3s_of(settings.media_dir)
+    assert saved.read_bytes() == made.read_bytes()
+    assert proxy.downloads == 2 and proxy.cuts == 0
+    # the second request asked for the rest: from what the first delivered, not from 0
+    (start,) = proxy.ranges
+    assert 10_000 < start < 20_000 < made.stat().st_size
+    assert list((tmp_path / "out").iterdir()) == [saved]
+
+
+async def _read_until(stream: asyncio.StreamReader, text: str, timeout: float = 60) -> str:
+    seen = ""
+
+    async def more() -> bool:
+        nonlocal seen
+        line = await stream.readline()
+        if not line:
+            raise AssertionError(f"ended before {text!r}: {seen}")
+        seen += line.decode()
+        return text in seen
+
+    await wait_for(more, timeout=timeout, interval=0)
+    return seen
+
+
+async def _interrupt(proc: asyncio.subprocess.Process) -> str:
+    """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.stderr is not None
+    rest = await asyncio.wait_for(proc.stderr.read(), 60)
+    await asyncio.wait_for(proc.wait(), 60)
+    return rest.decode()
+
+
+async def test_ctrl_c_while_saving_leaves_no_partial_file(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    settings = make_settings()
+    out = tmp_path / "out"
+    with _serve(settings, tmp_path / "serve.log") as base:
+        await wait_http(base, "/readyz")
+        port = int(base.rsplit(":", 1)[1])
+        async with Proxy(upstream_port=port, bytes_per_second=10_000).running() as proxy:
+            proc = await asyncio.create_subprocess_exec(
+                *get_command("--server", proxy.url, "-o", str(out), _url("aaaaaaaaaaa")),
+                env=client_env(settings), cwd=tmp_path, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stderr is not None
+            await _read_until(proc.stderr, "saving")
+            part = await wait_for(lambda: [p for p in out.iterdir() if p.stat().st_size > 0])
+            assert part[0].name.startswith(".ytmp3-")
+            said = await _interrupt(proc)
+    assert proc.returncode == 130, said
+    assert "stopped" in said and "Traceback" not in said
+    assert list(out.iterdir()) == []
+
+
+def _on_a_pty(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> bytes:
+    """What `ytmp3 get` shows on a terminal: its stdout and stderr on a pseudo-terminal."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        get_command(*args), env=env, cwd=cwd,
+        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], timeout)
+            assert ready, f"nothing shown for {timeout} s: {shown!r}"
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the program has closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert proc.wait(timeout=timeout) == 0, shown
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return shown
+
+
+async def test_bars_on_a_terminal(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    """In-process, on a pseudo-terminal: a live rich bar per track, redrawn in place."""
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE, bytes_per_second=40_000)
+    env = client_env(make_settings(), TERM="xterm-256color", COLUMNS="150", LINES="40")
+    shown = await asyncio.to_thread(
+        _on_a_pty, ["-o", "out", _url("aaaaaaaaaaa"), _url("bbbbbbbbbbb")], env, tmp_path, 60
+    )
+    text = shown.decode()
+    assert "\x1b[?25l" in text  # the cursor hidden while the bars are live
+    assert text.count("\x1b[2K") > 3  # lines redrawn in place, not appended
+    assert "━" in text and "100%" in text
+    for phase in ("queued", "downloading", "done"):
+        assert phase in text, phase
+    assert TITLE in text and f"out/{FILE}" in text
+    assert "ytmp3: 2 of 2 tracks saved" in text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [FILE, "bbbbbbbbbbb.mp3"]
+
+
+async def test_plain_lines_without_a_terminal(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE)
+    stand_in.sources["ccccccccccc"] = Source(make_audio(3), status=404)
+    code, out, err = await _run(
+        ["-o", "out", _url("aaaaaaaaaaa"), _url("ccccccccccc")],
+        client_env(make_settings()), tmp_path,
+    )  # fmt: skip
+    assert code == 1, err
+    assert out == "" and "\x1b" not in err
+    lines = err.splitlines()
+    mine = [line for line in lines if line.startswith((TITLE, _url("aaaaaaaaaaa")))]
+    assert mine[0] == f"{_url('aaaaaaaaaaa')}: queued"
+    assert f"{TITLE}: converting" in mine and f"{TITLE}: saving" in mine
+    assert mine[-1].startswith(f"{TITLE}: done out/{FILE} (") and mine[-1].endswith(" kB)")
+    assert len(mine) == len(set(mine))  # a line per change, none repeated
+    failed = f"{_url('ccccccccccc')}: failed VIDEO_UNAVAILABLE: "
+    assert any(line.startswith(failed) for line in lines), err
+    assert lines[-2].startswith(f"ytmp3: track failed: {_url('ccccccccccc')}: VIDEO_UNAVAILABLE: ")
+    assert lines[-1] == "ytmp3: 1 of 2 tracks saved, some failed"
+
+
+async def test_ctrl_c_in_process_stops_the_worker_and_its_processes(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), bytes_per_second=4_000)
+    out = tmp_path / "out"
+    proc = await asyncio.create_subprocess_exec(
+        *get_command("-o", str(out), _url("aaaaaaaaaaa")),
+        env=client_env(make_settings()), cwd=tmp_path, start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    try:
+        await _read_until(proc.stderr, "downloading")
+        # the worker's fetch server, and the download it forked
+        children = await wait_for(
+            lambda: len(descendants_of(proc.pid)) >= 2 and descendants_of(proc.pid)
+        )
+        said = await _interrupt(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 130, said
+    assert "stopped" in said and "Traceback" not in said
+    assert not out.exists() or list(out.iterdir()) == []
+    await wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=15)
