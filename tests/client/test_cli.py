@@ -275,10 +275,13 @@ async def test_ctrl_c_in_process_stops_the_worker_and_its_processes(
     assert proc.stderr is not None
     try:
         await _read_until(proc.stderr, "downloading")
+
         # the worker's fetch server, and the download it forked
-        children = await wait_for(
-            lambda: len(descendants_of(proc.pid)) >= 2 and descendants_of(proc.pid)
-        )
+        def forked() -> set[int] | None:
+            found = descendants_of(proc.pid)
+            return found if len(found) >= 2 else None
+
+        children = await wait_for(forked)
         said = await _interrupt(proc)
     finally:
         if proc.returncode is None:

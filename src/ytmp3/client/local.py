@@ -15,6 +15,7 @@ from ytmp3.api.app import create_app
 from ytmp3.cache.connection import Store
 from ytmp3.client.asgi_stream import StreamingASGITransport
 from ytmp3.config import Settings
+from ytmp3.jobs.worker import run_worker
 
 BASE_URL = "http://ytmp3.local"
 
@@ -32,7 +33,11 @@ def local_settings(settings: Settings, media_dir: Path) -> Settings:
 async def local_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     with tempfile.TemporaryDirectory(prefix="ytmp3-get-") as media:
         own = local_settings(settings, Path(media))
-        app = create_app(own, store=Store.from_url(None), with_worker=True)
+        store = Store.from_url(None)
+        # as ytmp3.serve joins them (a module of this layer, so not imported from here)
+        app = create_app(
+            own, store=store, beside=lambda: run_worker(own, store, handle_signals=False)
+        )
         # the lifespan starts the worker and, on the way out (Ctrl-C too), stops it and
         # its download processes
         async with app.router.lifespan_context(app):

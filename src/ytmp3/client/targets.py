@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from ytmp3.video_url import parse_video_id
+from ytmp3.model.video_url import parse_video_id
 
 LIST_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{2,64}\Z")
 _HOSTS = frozenset(
