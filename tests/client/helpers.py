@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from tests.integration.helpers import settings_env
 from ytmp3.config import Settings
 
-DOWNLOAD_REQUEST = re.compile(rb"^GET /download-music/", re.MULTILINE)
+DOWNLOAD = rb"GET /download-music/"
+EVENTS = rb"GET /status/[^ ]+/events "
 RANGE = re.compile(rb"^range: bytes=(\d+)-", re.MULTILINE | re.IGNORECASE)
 
 
@@ -32,24 +33,28 @@ def client_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 @dataclass
 class Proxy:
-    """A TCP relay in front of a server. Once a download request has passed on a
-    connection, what comes back is counted: `cut_after` bytes end the connection (for the
-    first `cuts` downloads), and `bytes_per_second` paces it."""
+    """A TCP relay in front of a server. Once a request matching `watch` (a download, by
+    default) has passed on a connection, what comes back is counted: `cut_after` bytes
+    end the connection (`cuts` times), and `bytes_per_second` paces it. The requests
+    seen, whole, are kept."""
 
     upstream_port: int
+    watch: bytes = DOWNLOAD
     cut_after: int | None = None
     cuts: int = 1
     bytes_per_second: int | None = None
     port: int = 0
     ranges: list[int] = field(default_factory=list)  # the Range starts asked for
-    downloads: int = 0
+    watched: int = 0
+    requests: list[bytes] = field(default_factory=list)
 
     async def _relay_up(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flags: dict[str, bool]
     ) -> None:
         while chunk := await reader.read(65536):
-            if DOWNLOAD_REQUEST.search(chunk):
-                self.downloads += 1
+            self.requests.append(chunk)
+            if re.search(b"^" + self.watch, chunk, re.MULTILINE):
+                self.watched += 1
                 flags["download"] = True
                 if match := RANGE.search(chunk):
                     self.ranges.append(int(match.group(1)))

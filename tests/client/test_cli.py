@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.helpers import Proxy, client_env, get_command
+from tests.client.helpers import EVENTS, Proxy, client_env, get_command
 from tests.conftest import make_audio, wait_for
 from tests.integration.helpers import (
     assert_mp3,
@@ -96,6 +96,40 @@ async def test_against_a_server_process(
     assert "ytmp3: 2 of 2 tracks saved" in err
 
 
+async def test_a_shared_server_a_key_a_cut_event_stream_and_a_failed_track(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    """A household's server: a rate limit of one submission a second (each 429 waited out),
+    a key (YTMP3_KEY), an event stream cut mid-way (opened again), and a removed video:
+    the others are saved, the failure is told with its code, and the exit code is 1."""
+    stand_in.sources["ccccccccccc"] = Source(make_audio(3), status=404)
+    settings = make_settings(rate_limit="1/second")
+    with _serve(settings, tmp_path / "serve.log") as base:
+        await wait_http(base, "/readyz")
+        port = int(base.rsplit(":", 1)[1])
+        async with Proxy(upstream_port=port, watch=EVENTS, cut_after=300).running() as proxy:
+            env = client_env(settings, YTMP3_SERVER=proxy.url, YTMP3_KEY="sekrit")
+            urls = [_url(v) for v in ("aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc")]
+            code, out, err = await _run(["--json", "-o", "out", *urls], env, tmp_path)
+    assert code == 1, err
+    records = {r["video_id"]: r for r in map(json.loads, out.splitlines())}
+    assert {v: r["status"] for v, r in records.items()} == {
+        "aaaaaaaaaaa": "done", "bbbbbbbbbbb": "done", "ccccccccccc": "failed",
+    }  # fmt: skip
+    failed = records["ccccccccccc"]
+    assert failed["error"]["code"] == "VIDEO_UNAVAILABLE" and failed["error"]["message"]
+    assert f"ytmp3: track failed: {urls[2]}: VIDEO_UNAVAILABLE: {failed['error']['message']}" in err
+    assert "ytmp3: 2 of 3 tracks saved, some failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "aaaaaaaaaaa.mp3", "bbbbbbbbbbb.mp3",
+    ]  # fmt: skip
+    submits = [r for r in proxy.requests if r.startswith(b"POST /submit ")]
+    assert len(submits) > 3  # at least one 429 was waited out and tried again
+    assert proxy.cuts == 0 and proxy.watched > 3  # the cut stream was opened again
+    heads = [r for r in proxy.requests if r[:4] in (b"GET ", b"POST")]
+    assert heads and all(b"\r\nAuthorization: Bearer sekrit\r\n" in r for r in heads)
+
+
 async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Path) -> None:
     env = client_env(make_settings())
     for args, said in [
@@ -135,7 +169,7 @@ async def test_a_download_cut_off_resumes_with_range(
     saved = tmp_path / record["path"]
     (made,) = _mp3s_of(settings.media_dir)
     assert saved.read_bytes() == made.read_bytes()
-    assert proxy.downloads == 2 and proxy.cuts == 0
+    assert proxy.watched == 2 and proxy.cuts == 0
     # the second request asked for the rest: from what the first delivered, not from 0
     (start,) = proxy.ranges
     assert 10_000 < start < 20_000 < made.stat().st_size
