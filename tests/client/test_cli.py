@@ -131,17 +131,22 @@ async def test_a_shared_server_a_key_a_cut_event_stream_and_a_failed_track(
 
 
 async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    env = client_env(make_settings())
-    for args, said in [
-        (["https://example.com/watch?v=aaaaaaaaaaa"], "not a YouTube video or playlist link"),
-        (["--server", "ftp://x", _url("aaaaaaaaaaa")], "--server must be an http"),
-        (["--bitrate", "100", _url("aaaaaaaaaaa")], "invalid choice"),
-        ([], "the following arguments are required: URL"),
+    """Told in one line, before anything is sent or written."""
+    (tmp_path / "a-file").write_text("")
+    video = _url("aaaaaaaaaaa")
+    for args, env, said in [
+        (["https://example.com/watch?v=aaaaaaaaaaa"], {}, "not a YouTube video or playlist link"),
+        ([video, "youtu.be/short"], {}, "not a YouTube video or playlist link: 'youtu.be/short'"),
+        (["--server", "ftp://x", video], {}, "--server must be an http:// or https:// URL"),
+        ([video], {"YTMP3_SERVER": "ftp://x"}, "YTMP3_SERVER: must be an http:// or https:// URL"),
+        (["--bitrate", "100", video], {}, "invalid choice"),
+        (["-o", "a-file", video], {}, "cannot write into 'a-file'"),
+        ([], {}, "the following arguments are required: URL"),
     ]:
-        code, out, err = await _run(args, env, tmp_path, timeout=60)
+        code, out, err = await _run(args, client_env(make_settings(), **env), tmp_path, 60)
         assert (code, out) == (2, ""), (args, err)
         assert said in err and "Traceback" not in err, (args, err)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 
 
 async def test_a_download_cut_off_resumes_with_range(

@@ -114,7 +114,7 @@ def _head(head: Track, data: dict[str, Any]) -> Track:
         phase=phase,
         title=data.get("title") if isinstance(data.get("title"), str) else head.title,
         progress=int(data.get("progress") or 0),
-        note=f"{data.get('done', 0)} of {data.get('total', 0)} done",
+        note=f"{data.get('done', 0)}/{data.get('total', 0)} tracks",
     )
     error = data.get("error")
     if phase is Phase.FAILED and isinstance(error, dict):

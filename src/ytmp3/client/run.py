@@ -14,7 +14,6 @@ import httpx
 from ytmp3 import __version__
 from ytmp3.client.api import Api
 from ytmp3.client.display import Display, failure_line
-from ytmp3.client.local import local_service
 from ytmp3.client.playlists import get_list
 from ytmp3.client.targets import Target
 from ytmp3.client.track import Phase, Track
@@ -37,6 +36,10 @@ class Request:
 @asynccontextmanager
 async def connect(request: Request, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     if request.server is None:
+        # imported here: the whole service (FastAPI, ARQ, yt-dlp) is a second to load,
+        # which a client of a server never needs
+        from ytmp3.client.local import local_service
+
         async with local_service(settings) as client:
             yield client
         return
