@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.integration.helpers import settings_env
 from ytmp3.config import Settings
@@ -16,6 +18,25 @@ from ytmp3.config import Settings
 DOWNLOAD = rb"GET /download-music/"
 EVENTS = rb"GET /status/[^ ]+/events "
 RANGE = re.compile(rb"^range: bytes=(\d+)-", re.MULTILINE | re.IGNORECASE)
+
+
+def listening_ports(pids: set[int]) -> set[int]:
+    """TCP ports that any of `pids` listens on (Linux: their sockets looked up in /proc)."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def get_command(*args: str) -> list[str]:

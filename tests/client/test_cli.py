@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.helpers import EVENTS, Proxy, client_env, get_command
+from tests.client.helpers import EVENTS, Proxy, client_env, get_command, listening_ports
 from tests.conftest import make_audio, wait_for
 from tests.integration.helpers import (
     assert_mp3,
@@ -321,6 +321,7 @@ async def test_ctrl_c_in_process_stops_the_worker_and_its_processes(
             return found if len(found) >= 2 else None
 
         children = await wait_for(forked)
+        assert listening_ports({proc.pid, *children}) == set()  # no port opened
         said = await _interrupt(proc)
     finally:
         if proc.returncode is None:
