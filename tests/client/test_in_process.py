@@ -3,6 +3,7 @@ embedded store, with the stand-in for YouTube. Real yt-dlp, real ffmpeg."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from tests.conftest import make_audio
 from tests.integration.helpers import assert_mp3
 from tests.stand_in import Source, StandIn, Thumb
 from ytmp3.client import run
+from ytmp3.client.api import Api
 from ytmp3.client.display import PlainDisplay
+from ytmp3.client.local import local_service
 from ytmp3.client.targets import Target
 from ytmp3.client.track import Phase, Track
 from ytmp3.config import Settings
@@ -98,3 +101,21 @@ async def test_videos_saved_named_after_titles_and_each_failure_told(
     ]  # fmt: skip
     assert shown.phases(d.key) == [Phase.QUEUED, Phase.FAILED]
     assert f"{TITLE}: done {a.path} (" in "\n".join(shown.lines)
+
+
+async def test_in_process_events_arrive_while_the_job_runs(
+    make_settings: Callable[..., Settings], stand_in: StandIn
+) -> None:
+    """The in-process transport streams: each event is read as it is sent, not when the
+    stream ends (httpx's own ASGITransport would hand them all over at the end)."""
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), bytes_per_second=8_000)
+    async with local_service(make_settings()) as http:
+        api = Api(http)
+        job = await api.post("/submit", {"video_url": "https://youtu.be/aaaaaaaaaaa"})
+        events = api.follow(f"/status/{job['id']}/events")
+        async with contextlib.aclosing(events):
+            first = await anext(events)
+            now = (await http.get(f"/status/{job['id']}")).json()["data"]
+            assert first["status"] == "queued" and now["status"] not in ("done", "failed")
+            statuses = [first["status"]] + [data["status"] async for data in events]
+    assert statuses[-1] == "done" and "downloading" in statuses
