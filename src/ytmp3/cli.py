@@ -196,7 +196,7 @@ def _get(args: argparse.Namespace, settings: Settings) -> int:
         quiet = load_settings(log_level=level, log_format=settings.log_format)
         logs.configure(quiet, stream=cast(TextIO, _CurrentStderr()))
     request = run.Request(
-        targets=[t for t in found if t is not None],
+        targets=targets.unique([t for t in found if t is not None]),
         bitrate=args.bitrate,
         directory=args.output,
         server=server,

@@ -49,7 +49,9 @@ class Recorder(PlainDisplay):
 
 
 def _video(video_id: str) -> Target:
-    return Target(f"https://www.youtube.com/watch?v={video_id}&t=42s", is_list=False)
+    return Target(
+        f"https://www.youtube.com/watch?v={video_id}&t=42s", is_list=False, ident=video_id
+    )
 
 
 async def test_videos_saved_named_after_titles_and_each_failure_told(

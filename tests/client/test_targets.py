@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ytmp3.client import sse
-from ytmp3.client.targets import Target, classify
+from ytmp3.client.targets import classify, unique
 
 LIST = "PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf"
 
@@ -30,7 +30,25 @@ LIST = "PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf"
 )
 def test_classify(url: str, whole_lists: bool, expected: bool | None) -> None:
     target = classify(url, whole_lists=whole_lists)
-    assert target == (None if expected is None else Target(url.strip(), is_list=expected))
+    if expected is None:
+        assert target is None
+    else:
+        assert target is not None
+        assert (target.url, target.is_list) == (url.strip(), expected)
+        assert target.ident == (LIST if expected else "dQw4w9WgXcQ")
+
+
+def test_each_video_or_list_once() -> None:
+    links = [
+        "https://youtu.be/dQw4w9WgXcQ",
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s",  # the same video
+        f"https://www.youtube.com/playlist?list={LIST}",
+        f"https://youtu.be/dQw4w9WgXcQ?list={LIST}",  # the video, not the list
+        "https://youtu.be/jNQXAC9IVRw",
+    ]
+    found = [classify(link, whole_lists=False) for link in links]
+    kept = unique([t for t in found if t is not None])
+    assert [t.url for t in kept] == [links[0], links[2], links[4]]
 
 
 async def _lines(*lines: str) -> AsyncIterator[str]:

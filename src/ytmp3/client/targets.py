@@ -32,6 +32,18 @@ _HOSTS = frozenset(
 class Target:
     url: str
     is_list: bool
+    ident: str  # the video's id, or the list's
+
+
+def unique(targets: list[Target]) -> list[Target]:
+    """The targets in order, each video or list once however many links name it."""
+    seen: set[tuple[bool, str]] = set()
+    kept = []
+    for target in targets:
+        if (target.is_list, target.ident) not in seen:
+            seen.add((target.is_list, target.ident))
+            kept.append(target)
+    return kept
 
 
 def list_id(text: str) -> str | None:
@@ -61,9 +73,8 @@ def classify(text: str, *, whole_lists: bool) -> Target | None:
     as the API does) unless `whole_lists`; anything else is None."""
     video = parse_video_id(text)
     listed = list_id(text)
-    in_list = listed is not None and (whole_lists if video else _is_playlist_page(text))
-    if in_list:
-        return Target(text.strip(), is_list=True)
+    if listed is not None and (whole_lists if video else _is_playlist_page(text)):
+        return Target(text.strip(), is_list=True, ident=listed)
     if video is not None:
-        return Target(text.strip(), is_list=False)
+        return Target(text.strip(), is_list=False, ident=video)
     return None
