@@ -284,7 +284,7 @@ async def test_plain_lines_without_a_terminal(
     stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE)
     stand_in.sources["ccccccccccc"] = Source(make_audio(3), status=404)
     code, out, err = await _run(
-        ["-o", "out", _url("aaaaaaaaaaa"), _url("ccccccccccc")],
+        ["-o", "out", _url("aaaaaaaaaaa"), _url("ccccccccccc"), "youtube.com/watch?v=aaaaaaaaaaa"],
         client_env(make_settings()), tmp_path,
     )  # fmt: skip
     assert code == 1, err
@@ -298,7 +298,8 @@ async def test_plain_lines_without_a_terminal(
     failed = f"{_url('ccccccccccc')}: failed VIDEO_UNAVAILABLE: "
     assert any(line.startswith(failed) for line in lines), err
     assert lines[-2].startswith(f"ytmp3: track failed: {_url('ccccccccccc')}: VIDEO_UNAVAILABLE: ")
-    assert lines[-1] == "ytmp3: 1 of 2 tracks saved, some failed"
+    assert lines[-1] == "ytmp3: 1 of 2 tracks saved, some failed"  # the video named twice: once
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [FILE]
 
 
 async def test_ctrl_c_in_process_stops_the_worker_and_its_processes(
