@@ -94,7 +94,9 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
 
 def _get_arguments(get: argparse.ArgumentParser) -> None:
     get.add_argument("urls", nargs="+", metavar="URL", help="YouTube video or playlist links")
-    get.add_argument("--bitrate", type=int, choices=BITRATES, default=192, help="kbit/s")
+    get.add_argument(
+        "--bitrate", type=int, choices=BITRATES, default=192, help="kbit/s (default: 192)"
+    )
     get.add_argument(
         "-o", "--output", type=Path, default=Path("."), metavar="DIR",
         help="where the MP3s go (default: here); made if missing",
@@ -103,7 +105,10 @@ def _get_arguments(get: argparse.ArgumentParser) -> None:
         "--server", metavar="URL",
         help="a ytmp3 server (default: YTMP3_SERVER; unset: convert in this process)",
     )  # fmt: skip
-    get.add_argument("--key", metavar="KEY", help="the server's key (default: YTMP3_KEY)")
+    get.add_argument(
+        "--key", metavar="KEY",
+        help="the server's key (default: YTMP3_KEY, which keeps it out of `ps`)",
+    )  # fmt: skip
     get.add_argument(
         "--json", action="store_true",
         help="a JSON line on stdout per finished track, no progress display",
