@@ -32,8 +32,8 @@ from ytmp3.config import Settings
 
 pytestmark = pytest.mark.slow
 SettingsFactory = Callable[..., Settings]
-TITLE = "Grüße: a/b"
-FILE = "Grüße - a-b.mp3"
+TITLE = "Grüße [Live]: a/b"  # [brackets]: rich markup, shown as text
+FILE = "Grüße [Live] - a-b.mp3"
 
 
 def _url(video_id: str) -> str:

@@ -162,13 +162,14 @@ class BarDisplay:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._progress = Progress(
-            TextColumn("{task.description}", table_column=None),
+            # markup off: a title or a path with [brackets] is shown as it is
+            TextColumn("{task.description}", markup=False),
             _PhaseColumn(),
             BarColumn(),
             TaskProgressColumn(),
             _SpeedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[detail]}", markup=False),
             console=self.console,
         )
         self._tasks: dict[int, TaskID] = {}
@@ -223,8 +224,7 @@ def _detail(track: Track) -> str:
 
 
 def _fit(label: str) -> str:
-    """The label in a fixed width, so the bars line up; markup in titles shown as text."""
-    label = label.replace("[", "\\[")
+    """The label cut to a width, so a long title leaves room for its bar."""
     return label if len(label) <= LABEL_WIDTH else label[: LABEL_WIDTH - 1] + "…"
 
 
