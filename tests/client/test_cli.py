@@ -134,7 +134,7 @@ async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Pa
     """Told in one line, before anything is sent or written."""
     (tmp_path / "a-file").write_text("")
     video = _url("aaaaaaaaaaa")
-    for args, env, said in [
+    cases = [
         (["https://example.com/watch?v=aaaaaaaaaaa"], {}, "not a YouTube video or playlist link"),
         ([video, "youtu.be/short"], {}, "not a YouTube video or playlist link: 'youtu.be/short'"),
         (["--server", "ftp://x", video], {}, "--server must be an http:// or https:// URL"),
@@ -142,8 +142,9 @@ async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Pa
         (["--bitrate", "100", video], {}, "invalid choice"),
         (["-o", "a-file", video], {}, "cannot write into 'a-file'"),
         ([], {}, "the following arguments are required: URL"),
-    ]:
-        code, out, err = await _run(args, client_env(make_settings(), **env), tmp_path, 60)
+    ]
+    runs = [_run(args, client_env(make_settings(), **env), tmp_path, 60) for args, env, _ in cases]
+    for (args, _, said), (code, out, err) in zip(cases, await asyncio.gather(*runs), strict=True):
         assert (code, out) == (2, ""), (args, err)
         assert said in err and "Traceback" not in err, (args, err)
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
