@@ -77,7 +77,18 @@ async def test_against_a_server_process(
             ["--json", "--bitrate", "256", "-o", "out", _url("aaaaaaaaaaa"), _url("bbbbbbbbbbb")],
             env, tmp_path,
         )  # fmt: skip
+        # again, with --server: the server's one conversion is reused, the file not replaced
+        again = await _run(
+            ["--json", "--bitrate", "256", "--server", base, "-o", "out", _url("aaaaaaaaaaa")],
+            client_env(settings), tmp_path,
+        )  # fmt: skip
     assert code == 0, err
+    assert again[0] == 0, again[2]
+    assert json.loads(again[1])["path"] == f"out/{FILE.removesuffix('.mp3')} (2).mp3"
+    assert stand_in.downloads["aaaaaaaaaaa"] == 1  # converted once
+    assert (tmp_path / json.loads(again[1])["path"]).read_bytes() == (
+        tmp_path / "out" / FILE
+    ).read_bytes()
     lines = sorted((json.loads(line) for line in out.splitlines()), key=lambda r: r["video_id"])
     assert [(r["status"], r["video_id"], r["title"]) for r in lines] == [
         ("done", "aaaaaaaaaaa", TITLE),
@@ -92,7 +103,9 @@ async def test_against_a_server_process(
     # the very bytes the server made
     server_files = {p.read_bytes() for p in _mp3s_of(settings.media_dir)}
     assert {(tmp_path / r["path"]).read_bytes() for r in lines} == server_files
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [FILE, "bbbbbbbbbbb.mp3"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"{FILE.removesuffix('.mp3')} (2).mp3", FILE, "bbbbbbbbbbb.mp3",
+    ]  # fmt: skip
     assert "ytmp3: 2 of 2 tracks saved" in err
 
 
