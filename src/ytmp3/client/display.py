@@ -105,7 +105,8 @@ class PlainDisplay(_Lines):
 
 
 class JsonDisplay(_Lines):
-    """A JSON line on stdout per finished track; failures also in words on stderr."""
+    """A JSON line on stdout per finished track (and per list that failed whole);
+    failures also in words on stderr."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self._out, self._err = out, err
@@ -116,7 +117,8 @@ class JsonDisplay(_Lines):
         err.flush()
 
     def show(self, track: Track) -> None:
-        if track.is_list or not track.phase.finished:
+        # a list that could not be read has no track to tell it: its own line says so
+        if not track.phase.finished or (track.is_list and track.phase is Phase.DONE):
             return
         record: dict[str, object] = {
             "status": str(track.phase),
