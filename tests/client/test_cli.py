@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -276,7 +277,10 @@ async def test_bars_on_a_terminal(
     make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
 ) -> None:
     """In-process, on a pseudo-terminal: a live rich bar per track, redrawn in place."""
-    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE, bytes_per_second=40_000)
+    # 20 s of audio over about 3 s: long enough for the bar to show a speed and a time left
+    stand_in.sources["aaaaaaaaaaa"] = Source(
+        make_audio(20), title=TITLE, duration=20, bytes_per_second=40_000
+    )
     env = client_env(make_settings(), TERM="xterm-256color", COLUMNS="150", LINES="40")
     shown = await asyncio.to_thread(
         _on_a_pty, ["-o", "out", _url("aaaaaaaaaaa"), _url("bbbbbbbbbbb")], env, tmp_path, 60
@@ -285,6 +289,9 @@ async def test_bars_on_a_terminal(
     assert "\x1b[?25l" in text  # the cursor hidden while the bars are live
     assert text.count("\x1b[2K") > 3  # lines redrawn in place, not appended
     assert "━" in text and "100%" in text
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # the colours and moves taken out
+    assert re.search(r" \d+\.\dx ", plain)  # seconds of audio a second, while downloading
+    assert re.search(r" \d:\d\d:\d\d ", plain)  # the time left
     for phase in ("queued", "downloading", "done"):
         assert phase in text, phase
     assert TITLE in text and f"out/{FILE}" in text
