@@ -244,8 +244,16 @@ async def test_ctrl_c_while_saving_leaves_no_partial_file(
     assert list(out.iterdir()) == []
 
 
-def _on_a_pty(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> bytes:
-    """What `ytmp3 get` shows on a terminal: its stdout and stderr on a pseudo-terminal."""
+def _on_a_pty(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    *,
+    interrupt_at: bytes | None = None,
+) -> tuple[int, bytes]:
+    """What `ytmp3 get` shows on a terminal (its stdout and stderr on a pseudo-terminal),
+    and its exit code; Ctrl-C sent once `interrupt_at` has been shown."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         get_command(*args), env=env, cwd=cwd,
@@ -264,13 +272,15 @@ def _on_a_pty(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -
             if not chunk:
                 break
             shown += chunk
-        assert proc.wait(timeout=timeout) == 0, shown
+            if interrupt_at is not None and interrupt_at in shown:
+                os.killpg(proc.pid, signal.SIGINT)  # as the terminal sends Ctrl-C
+                interrupt_at = None
+        return proc.wait(timeout=timeout), shown
     finally:
         os.close(leader)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return shown
 
 
 async def test_bars_on_a_terminal(
@@ -282,10 +292,11 @@ async def test_bars_on_a_terminal(
         make_audio(20), title=TITLE, duration=20, bytes_per_second=40_000
     )
     env = client_env(make_settings(), TERM="xterm-256color", COLUMNS="150", LINES="40")
-    shown = await asyncio.to_thread(
+    code, shown = await asyncio.to_thread(
         _on_a_pty, ["-o", "out", _url("aaaaaaaaaaa"), _url("bbbbbbbbbbb")], env, tmp_path, 60
     )
     text = shown.decode()
+    assert code == 0, text
     assert "\x1b[?25l" in text  # the cursor hidden while the bars are live
     assert text.count("\x1b[2K") > 3  # lines redrawn in place, not appended
     assert "━" in text and "100%" in text
@@ -297,6 +308,24 @@ async def test_bars_on_a_terminal(
     assert TITLE in text and f"out/{FILE}" in text
     assert "ytmp3: 2 of 2 tracks saved" in text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [FILE, "bbbbbbbbbbb.mp3"]
+
+
+async def test_ctrl_c_on_a_terminal_gives_the_terminal_back(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    stand_in.sources["aaaaaaaaaaa"] = Source(make_audio(3), title=TITLE, bytes_per_second=4_000)
+    env = client_env(make_settings(), TERM="xterm-256color", COLUMNS="150", LINES="40")
+    code, shown = await asyncio.to_thread(
+        _on_a_pty, ["-o", "out", _url("aaaaaaaaaaa")], env, tmp_path, 60,
+        interrupt_at=b"downloading",
+    )  # fmt: skip
+    text = shown.decode()
+    assert code == 130, text
+    hidden = text.index("\x1b[?25l")
+    assert text.index("\x1b[?25h") > hidden  # the cursor shown again
+    assert text.rstrip().endswith("ytmp3: stopped (no partial file left behind)")
+    assert "Traceback" not in text
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 async def test_plain_lines_without_a_terminal(
