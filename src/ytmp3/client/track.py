@@ -59,8 +59,9 @@ def from_status(track: Track, data: dict[str, object]) -> Track:
     for name in ("title", "video_id"):
         if isinstance(data.get(name), str):
             changes[name] = data[name]
-    if isinstance(data.get("duration"), int | float):
-        changes["duration"] = float(data["duration"])  # type: ignore[arg-type]
+    duration = data.get("duration")
+    if isinstance(duration, int | float):
+        changes["duration"] = float(duration)
     error = data.get("error")
     if phase is Phase.FAILED:
         if isinstance(error, dict):
