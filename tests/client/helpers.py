@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.helpers import settings_env
+from tests.harness import settings_env
 from ytmp3.config import Settings
 
 DOWNLOAD = rb"GET /download-music/"

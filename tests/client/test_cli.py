@@ -20,14 +20,8 @@ import pytest
 
 from tests.client.helpers import EVENTS, Proxy, client_env, get_command, listening_ports
 from tests.conftest import make_audio, wait_for
-from tests.integration.helpers import (
-    assert_mp3,
-    descendants_of,
-    free_port,
-    settings_env,
-    wait_http,
-    ytmp3_process,
-)
+from tests.harness import free_port, settings_env, wait_http, ytmp3_process
+from tests.integration.helpers import assert_mp3, descendants_of
 from tests.stand_in import Source, StandIn
 from ytmp3.config import Settings
 

@@ -4,6 +4,7 @@ folder that goes away with it, and the worker's processes stop with it."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,7 +41,20 @@ async def local_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         )
         # the lifespan starts the worker and, on the way out (Ctrl-C too), stops it and
         # its download processes
-        async with app.router.lifespan_context(app):
-            transport = StreamingASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-                yield client
+        quiet = False
+        try:
+            async with app.router.lifespan_context(app):
+                transport = StreamingASGITransport(app)
+                async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                    try:
+                        yield client
+                    except BaseException:
+                        # Stopped early (Ctrl-C): the worker would tell of each job it
+                        # cuts, ARQ with a traceback, as a wall of text about what the
+                        # person just did. Only critical lines while the service winds down.
+                        logging.disable(logging.ERROR)
+                        quiet = True
+                        raise
+        finally:
+            if quiet:
+                logging.disable(logging.NOTSET)
