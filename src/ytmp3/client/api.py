@@ -21,10 +21,11 @@ from ytmp3.client.files import PartFile
 MAX_RETRIES = 5
 RETRY_DELAY = 0.5  # seconds, doubled each time, up to MAX_DELAY
 MAX_DELAY = 8.0
-# A 429 is waited out (Retry-After) this many times: a server shared by a household
-# limits each address, and a long list of links should still go through.
-MAX_RATE_WAITS = 30
+# A 429 is waited out (Retry-After, when at most MAX_RATE_WAIT) for up to RATE_WAIT_BUDGET
+# seconds in all: a server shared by a household limits each address and how many
+# conversions one client has waiting, and a long list of links should still go through.
 MAX_RATE_WAIT = 120.0
+RATE_WAIT_BUDGET = 3600.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 # Codes of the client's own, beside those the API answers with (spelled as the SPEC's).
@@ -69,17 +70,19 @@ class Api:
     ) -> dict[str, Any]:
         """POST a JSON body; the `data` of a 200/201 answer. A 429 is waited out (told to
         `on_wait` first), as long as the server's Retry-After is reasonable."""
-        for _ in range(MAX_RATE_WAITS):
+        waited = 0.0
+        while True:
             try:
                 response = await self.http.post(path, json=body)
             except httpx.TransportError as exc:
                 raise _unreachable(exc, self.http.base_url) from None
             if response.status_code == 429:
                 wait = _retry_after(response)
-                if wait is not None and wait <= MAX_RATE_WAIT:
+                if wait is not None and wait <= MAX_RATE_WAIT and waited + wait <= RATE_WAIT_BUDGET:
                     if on_wait is not None:
                         on_wait(wait)
                     await asyncio.sleep(wait)
+                    waited += wait
                     continue
             if response.status_code not in (200, 201):
                 raise _failure_of(response)
@@ -88,7 +91,6 @@ class Api:
             except (ValueError, KeyError, TypeError):
                 raise _failure_of(response) from None
             return data
-        raise _failure_of(response)
 
     async def follow(self, path: str) -> AsyncGenerator[dict[str, Any], None]:
         """Each `data` object of the event stream at `path`, until a done or failed one.

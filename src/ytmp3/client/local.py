@@ -24,9 +24,10 @@ BASE_URL = "http://ytmp3.local"
 def local_settings(settings: Settings, media_dir: Path) -> Settings:
     """The settings as given, for a service that is this process's alone: its own store
     (never a Redis shared with other workers, which would write their MP3s elsewhere),
-    its own media folder, and no rate limit (there is one client)."""
+    its own media folder, and no limit on its one client (no rate limit, no bound on
+    the conversions it has waiting)."""
     values = settings.model_dump()
-    values.update(redis_url=None, media_dir=media_dir, rate_limit="0")
+    values.update(redis_url=None, media_dir=media_dir, rate_limit="0", max_pending=0)
     return Settings(**values, _env_file=None)
 
 
