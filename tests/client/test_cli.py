@@ -12,6 +12,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,39 @@ async def test_a_shared_server_a_key_a_cut_event_stream_and_a_failed_track(
     assert proxy.cuts == 0 and proxy.watched > 3  # the cut stream was opened again
     heads = [r for r in proxy.requests if r[:4] in (b"GET ", b"POST")]
     assert heads and all(b"\r\nAuthorization: Bearer sekrit\r\n" in r for r in heads)
+
+
+async def test_a_server_that_asks_for_a_key(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path
+) -> None:
+    """YTMP3_AUTH=keys: without a key each track fails UNAUTHORIZED (exit 1); with the key
+    `ytmp3 keys add` printed, it is saved. In-process, YTMP3_AUTH asks nothing of us."""
+    settings = make_settings()
+    port = free_port()
+    env = {**settings_env(settings, port), "YTMP3_AUTH": "keys"}
+    env["YTMP3_DATA_DIR"] = str(tmp_path / "data")  # the embedded mode's keys
+    made = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "ytmp3", "keys", "add", "me"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    key = made.stdout.strip()
+    video = _url("aaaaaaaaaaa")
+    with ytmp3_process("serve", env, tmp_path / "serve.log"):
+        base = f"http://127.0.0.1:{port}"
+        await wait_http(base, "/readyz")
+        refused = await _run(["--server", base, "-o", "out", video], client_env(settings), tmp_path)
+        saved = await _run(
+            ["--json", "--server", base, "-o", "out", video],
+            client_env(settings, YTMP3_KEY=key), tmp_path,
+        )  # fmt: skip
+    local = await _run(
+        ["--json", "-o", "local", video], client_env(settings, YTMP3_AUTH="keys"), tmp_path
+    )
+    assert refused[0] == 1 and f"ytmp3: track failed: {video}: UNAUTHORIZED: " in refused[2]
+    assert saved[0] == 0, saved[2]
+    assert json.loads(saved[1])["path"] == "out/aaaaaaaaaaa.mp3"
+    assert local[0] == 0, local[2]
+    assert json.loads(local[1])["path"] == "local/aaaaaaaaaaa.mp3"
 
 
 async def test_bad_arguments_exit_2(make_settings: SettingsFactory, tmp_path: Path) -> None:

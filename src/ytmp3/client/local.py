@@ -28,8 +28,7 @@ def local_settings(settings: Settings, media_dir: Path) -> Settings:
     the conversions it has waiting)."""
     values = settings.model_dump()
     values.update(redis_url=None, media_dir=media_dir, rate_limit="0", max_pending=0)
-    # no keys asked of that one client either: YTMP3_AUTH (SPEC "Access", issue 15, not on
-    # main yet; Settings ignores a name it does not know) is off in here
+    # and no key asked of it: YTMP3_AUTH is for a server others reach
     values.update(auth="off")
     return Settings(**values, _env_file=None)
 
