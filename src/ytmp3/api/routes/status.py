@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
-from ytmp3.api.deps import JobsDep, SettingsDep
+from ytmp3.api.deps import JobsDep, SettingsDep, client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.schemas import StatusData, status_view
+from ytmp3.cache.events import Watcher
 from ytmp3.cache.job_store import JobStore
 from ytmp3.model.job import JOB_ID_RE, JobState
 
 router = APIRouter(tags=["conversions"])
 
 KEEPALIVE_SECONDS = 15.0
+# What a stream cut by a Redis outage ends with: reconnect in 3 s (an SSE field).
+RETRY_HINT = b"retry: 3000\n: the store is unreachable; reconnect\n\n"
 _NOT_FOUND = error_doc("Unknown or expired id", "NOT_FOUND")
+
+
+def too_many_streams(limit: int | None) -> ApiError:
+    return ApiError(
+        429,
+        "RATE_LIMITED",
+        f"Too many event streams are open from your address (at most {limit}); "
+        "close one, or poll /status instead.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def not_found() -> ApiError:
@@ -50,19 +62,6 @@ async def status(job_id: str, jobs: JobsDep, settings: SettingsDep) -> JSONRespo
     )
 
 
-async def _next_message(pubsub: PubSub, timeout: float) -> dict[str, Any] | None:
-    """The next published message, or None after `timeout` seconds of quiet."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (remaining := deadline - loop.time()) > 0:
-        # None also comes back for the subscribe confirmation: keep waiting.
-        message = await pubsub.get_message(timeout=remaining)
-        if message is not None and message.get("type") == "message":
-            found: dict[str, Any] = message
-            return found
-    return None
-
-
 def sse(data: str, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {data}\n\n".encode()
@@ -75,52 +74,81 @@ def sse(data: str, event: str | None = None) -> bytes:
         200: {
             "content": {"text/event-stream": {}},
             "description": "One `data:` line (the /status data object) at every change; "
-            "the stream ends after done or failed.",
+            "the stream ends after done or failed, or with a `retry:` hint if the "
+            "store is lost midway.",
         },
         404: _NOT_FOUND,
+        429: error_doc("Too many streams open from this address", "RATE_LIMITED"),
+        503: error_doc("Store unreachable", "SERVICE_UNAVAILABLE"),
     },
 )
-async def events(job_id: str, jobs: JobsDep, settings: SettingsDep) -> StreamingResponse:
+async def events(
+    job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep
+) -> StreamingResponse:
     if not JOB_ID_RE.match(job_id):
         raise not_found()
-    # Subscribe before the first read, so no change between the two is lost. The
-    # subscription outlives this function (the stream below closes it), so no `async with`.
+    resources = get_resources(request)
+    client = client_of(request, settings)
+    if not resources.streams.take(client):
+        raise too_many_streams(settings.stream_bound)
     subscription = contextlib.AsyncExitStack()
-    pubsub = await subscription.enter_async_context(jobs.watch(job_id))
     try:
+        # An unknown id costs one read and no subscription.
+        if await jobs.get(job_id) is None:
+            raise not_found()
+        # Subscribe before the first read, so no change between the two is lost. The
+        # subscription outlives this function (the stream below closes it).
+        watcher = await subscription.enter_async_context(jobs.watch(job_id, resources.events))
         first = await jobs.get(job_id)
         if first is None:
             raise not_found()
     except BaseException:
-        await subscription.aclose()
+        await asyncio.shield(subscription.aclose())
+        resources.streams.give_back(client)
         raise
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            state = first
-            last = -1.0
-            while True:
-                if state.updated_at != last:
-                    last = state.updated_at
-                    yield sse(status_view(state, settings.result_ttl).model_dump_json())
-                if state.status.finished:
-                    return
-                message = await _next_message(pubsub, KEEPALIVE_SECONDS)
-                if message is None:
-                    # Re-read: a keepalive, and a guard against a missed publish.
-                    fresh = await jobs.get(job_id)
-                    if fresh is None:
-                        yield sse("{}", event="expired")
-                        return
-                    state = fresh
-                    yield b": keepalive\n\n"
-                    continue
-                state = JobState.model_validate_json(message["data"])
+            changes = _changes(first, watcher, jobs, settings.result_ttl)
+            async with contextlib.aclosing(changes):
+                async for chunk in changes:
+                    yield chunk
         finally:
             await asyncio.shield(subscription.aclose())
+            resources.streams.give_back(client)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _changes(
+    state: JobState, watcher: Watcher, jobs: JobStore, result_ttl: int
+) -> AsyncGenerator[bytes, None]:
+    """The stream's body: each new state, keepalives, and a clean end. Redis lost midway
+    (restarted, gone) ends it with a `retry:` hint: the client's EventSource reconnects,
+    and gets the state afresh, or a 503 while Redis is away."""
+    last = -1.0
+    try:
+        while True:
+            if state.updated_at != last:
+                last = state.updated_at
+                yield sse(status_view(state, result_ttl).model_dump_json())
+            if state.status.finished:
+                return
+            message = await watcher.next(KEEPALIVE_SECONDS)
+            if message is None:
+                # Re-read: a keepalive, and a guard against a missed publish.
+                fresh = await jobs.get(state.id)
+                if fresh is None:
+                    yield sse("{}", event="expired")
+                    return
+                state = fresh
+                yield b": keepalive\n\n"
+                continue
+            state = JobState.model_validate_json(message)
+    except (RedisError, OSError):
+        # StreamLost included. The response has started: no 503 can be sent any more.
+        yield RETRY_HINT
