@@ -87,15 +87,15 @@ async def events(
 ) -> StreamingResponse:
     if not JOB_ID_RE.match(job_id):
         raise not_found()
+    # An unknown id costs one read: no stream slot, no subscription.
+    if await jobs.get(job_id) is None:
+        raise not_found()
     resources = get_resources(request)
     client = client_of(request, settings)
     if not resources.streams.take(client):
         raise too_many_streams(settings.stream_bound)
     subscription = contextlib.AsyncExitStack()
     try:
-        # An unknown id costs one read and no subscription.
-        if await jobs.get(job_id) is None:
-            raise not_found()
         # Subscribe before the first read, so no change between the two is lost. The
         # subscription outlives this function (the stream below closes it).
         watcher = await subscription.enter_async_context(jobs.watch(job_id, resources.events))
@@ -103,8 +103,8 @@ async def events(
         if first is None:
             raise not_found()
     except BaseException:
-        await asyncio.shield(subscription.aclose())
         resources.streams.give_back(client)
+        await asyncio.shield(subscription.aclose())
         raise
 
     async def stream() -> AsyncIterator[bytes]:
@@ -114,8 +114,10 @@ async def events(
                 async for chunk in changes:
                     yield chunk
         finally:
-            await asyncio.shield(subscription.aclose())
+            # Before any await: a cancelled stream (the client left) may be cancelled again
+            # at each await here (anyio's cancel scopes), and would skip what follows.
             resources.streams.give_back(client)
+            await asyncio.shield(subscription.aclose())
 
     return StreamingResponse(
         stream(),
