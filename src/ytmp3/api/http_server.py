@@ -38,6 +38,8 @@ FD_RESERVE = 256
 # 256 KiB at a time) before `Guarded` sees them: h11's own bound sits above that, so the
 # client gets 431 from us rather than uvicorn's bare 400.
 _READ_SIZE = 256 * 1024
+# How long a refused connection is read (and its bytes dropped) before it is closed.
+_LINGER = 2.0
 
 
 def connection_cap(wanted: int, file_limit: int) -> int:
@@ -70,6 +72,7 @@ class Guarded(H11Protocol):
         super().__init__(*args, **kwargs)
         self.ytmp3_deadline: asyncio.TimerHandle | None = None
         self.ytmp3_head_bytes = 0  # received while the request's headers are incomplete
+        self.ytmp3_draining = False  # refused: what still comes is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -83,6 +86,8 @@ class Guarded(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.ytmp3_draining:
+            return
         if self.conn.their_state is h11.IDLE:
             self.ytmp3_head_bytes += len(data)
         super().data_received(data)
@@ -118,7 +123,7 @@ class Guarded(H11Protocol):
 
     def ytmp3_expire(self) -> None:
         self.ytmp3_deadline = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self.ytmp3_draining:
             return
         state = self.conn.their_state
         if state is h11.IDLE and self.ytmp3_head_bytes == 0:
@@ -137,9 +142,16 @@ class Guarded(H11Protocol):
             self.transport.close()
 
     def ytmp3_refuse(self, answer: bytes) -> None:
+        """Answer and hang up, reading on for a moment: closed with the client's bytes
+        still coming, the socket would send a reset, which may destroy the answer in
+        flight. What arrives meanwhile is dropped unread."""
         self.ytmp3_disarm()
+        self.ytmp3_draining = True
         self.transport.write(answer)
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self.ytmp3_deadline = loop.call_later(_LINGER, self.transport.close)
 
 
 def protocol(settings: Settings, max_connections: int) -> type[Guarded]:
