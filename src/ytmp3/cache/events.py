@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # A slow stream keeps the newest few messages only: each carries the whole state, so the
 # latest wins and nothing else is needed to catch up.
-QUEUE_SIZE = 8
+QUEUE_SIZE = 16
 # How long the reader waits on the connection per turn (a quiet one just turns again).
 _READ_TURN = 1.0
 # A SUBSCRIBE not confirmed in this time counts as Redis being unreachable.
@@ -170,16 +170,16 @@ class EventHub:
 
     async def _read(self, pubsub: PubSub) -> None:
         try:
-            while True:
+            while self._pubsub is pubsub:  # until dropped (then a cancel may come too late)
                 message = await pubsub.get_message(timeout=_READ_TURN)
-                if message is not None:
+                if message is not None and self._pubsub is pubsub:
                     self._dispatch(message)
         except asyncio.CancelledError:
             raise
-        except (RedisError, OSError) as exc:
-            log.warning("event streams lost Redis: %s", exc)
+        except (RedisError, OSError, RuntimeError) as exc:  # RuntimeError: closed under us
             async with self._lock:
                 if self._pubsub is pubsub:
+                    log.warning("event streams lost Redis: %s", exc)
                     await self._fail(exc)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
