@@ -11,8 +11,9 @@ adds what uvicorn lacks, using only h11's public connection state:
   connection is closed (408 if the client had started one);
 - a header cap: a request line and headers over `max_header_bytes` get 431, then close;
 - a connection cap: a connection beyond `max_connections` is closed as soon as it is
-  accepted, so sockets can't use up the file limit (uvicorn's `limit_concurrency`, the
-  same number, answers 503 to requests once the process is full).
+  accepted, so sockets can't use up the file limit. (uvicorn's `limit_concurrency` counts
+  the same connections but still accepts them all, and once full it answers 503 to every
+  request, those of the clients already connected too: so it is not used.)
 """
 
 from __future__ import annotations
@@ -180,7 +181,6 @@ def uvicorn_options(settings: Settings, file_limit: int) -> dict[str, Any]:
         )
     return {
         "http": protocol(settings, cap),
-        "limit_concurrency": cap,
         "timeout_keep_alive": settings.keepalive_timeout,
         "backlog": settings.backlog,
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_SIZE,
