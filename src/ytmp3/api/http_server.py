@@ -35,9 +35,8 @@ log = logging.getLogger(__name__)
 # processes and pipes, the files it writes, logs. Each connection may use two (its socket
 # and an MP3 it sends), so connections get at most half of what is left.
 FD_RESERVE = 256
-# A connection's unparsed bytes may exceed the header cap by one read (asyncio reads up to
-# 256 KiB at a time) before `Guarded` sees them: h11's own bound sits above that, so the
-# client gets 431 from us rather than uvicorn's bare 400.
+# `Guarded` counts header bytes before h11 sees them; h11's own bound (for what it
+# buffers, pipelined requests included) sits one read (asyncio reads up to 256 KiB) above.
 _READ_SIZE = 256 * 1024
 # How long a refused connection is read (and its bytes dropped) before it is closed.
 _LINGER = 2.0
@@ -73,6 +72,7 @@ class Guarded(H11Protocol):
         super().__init__(*args, **kwargs)
         self.ytmp3_deadline: asyncio.TimerHandle | None = None
         self.ytmp3_head_bytes = 0  # received while the request's headers are incomplete
+        self.ytmp3_head_tail = b""  # their last 3 bytes: a blank line may span two chunks
         self.ytmp3_draining = False  # refused: what still comes is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -90,26 +90,38 @@ class Guarded(H11Protocol):
         if self.ytmp3_draining:
             return
         if self.conn.their_state is h11.IDLE:
-            self.ytmp3_head_bytes += len(data)
-        super().data_received(data)
-        if self.transport.is_closing():
-            return
-        if self.conn.their_state is not h11.IDLE:
-            self.ytmp3_head_bytes = 0
-        elif self.ytmp3_head_bytes > self.max_header_bytes:
-            self.ytmp3_refuse(
-                _answer(
-                    431,
-                    "Request Header Fields Too Large",
-                    "HEADERS_TOO_LARGE",
-                    f"The request line and headers exceed {self.max_header_bytes} bytes.",
+            # Measured before h11 parses anything: headers that end within this chunk
+            # are as capped as headers still coming.
+            if self.ytmp3_head_bytes + self.ytmp3_head_end(data) > self.max_header_bytes:
+                self.ytmp3_refuse(
+                    _answer(
+                        431,
+                        "Request Header Fields Too Large",
+                        "HEADERS_TOO_LARGE",
+                        f"The request line and headers exceed {self.max_header_bytes} bytes.",
+                    )
                 )
-            )
+                return
+            self.ytmp3_head_bytes += len(data)
+            self.ytmp3_head_tail = (self.ytmp3_head_tail + data[-3:])[-3:]
+        super().data_received(data)
+        if not self.transport.is_closing() and self.conn.their_state is not h11.IDLE:
+            self.ytmp3_head_bytes, self.ytmp3_head_tail = 0, b""
+
+    def ytmp3_head_end(self, data: bytes) -> int:
+        """How much of `data` belongs to the request line and headers: up to the blank
+        line that ends them (which may have begun in the previous chunk), else all."""
+        joined = self.ytmp3_head_tail + data[:3]
+        across = joined.find(b"\r\n\r\n")
+        if across != -1:
+            return across + 4 - len(self.ytmp3_head_tail)
+        end = data.find(b"\r\n\r\n")
+        return len(data) if end == -1 else end + 4
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
-            self.ytmp3_head_bytes = 0
+            self.ytmp3_head_bytes, self.ytmp3_head_tail = 0, b""
             self.ytmp3_arm()  # the next request has the same time to arrive
 
     def ytmp3_arm(self) -> None:
