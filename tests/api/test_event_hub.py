@@ -107,6 +107,34 @@ async def test_a_stopped_hub_ends_every_watcher(store: Store) -> None:
         await redis.aclose()
 
 
+async def test_a_watcher_cancelled_while_joining_leaves_nothing(store: Store) -> None:
+    """A client gone while its stream subscribes (at any await of it): no watcher, no
+    subscription and no pool connection stay behind, and the channel works after."""
+    redis = store.connect()
+    hub = EventHub(redis)
+
+    async def watch_forever() -> None:
+        async with hub.watch("ch:c") as watcher:
+            await watcher.next(20)
+
+    try:
+        for turns in range(12):  # cut after 0, 1, 2... turns of the loop
+            task = asyncio.create_task(watch_forever())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):  # never swallowed on the way
+                await asyncio.wait_for(task, timeout=10)
+        await wait_for(lambda: hub.watchers == 0 and hub.channels == 0, timeout=5)
+        await wait_for(_unsubscribed(store, "ch:c"), timeout=5)
+        async with hub.watch("ch:c") as watcher:
+            await redis.publish("ch:c", b"after")
+            assert await watcher.next(5) == b"after"
+    finally:
+        await hub.aclose()
+        await redis.aclose()
+
+
 def test_stream_slots_bound_each_address_and_forget_it() -> None:
     slots = StreamSlots(2)
     assert slots.take("a") and slots.take("a")

@@ -111,8 +111,8 @@ class EventHub:
         """A watcher of `channel`, subscribed (Redis confirmed it) before it is handed over,
         so a read made after this misses no later change."""
         watcher = Watcher(channel.encode())
-        await self._join(watcher)
         try:
+            await self._join(watcher)  # inside: a stream cancelled while joining leaves too
             yield watcher
         finally:
             await asyncio.shield(self._leave(watcher))
@@ -124,20 +124,22 @@ class EventHub:
         async with self._lock:
             pubsub = await self._connected()
             entry = self._channels.get(name)
-            if entry is None:
+            if entry is not None:
+                entry.watchers.add(watcher)
+            else:
                 entry = self._channels[name] = _Channel()
+                entry.watchers.add(watcher)
                 self._unconfirmed[name] = self._unconfirmed.get(name, 0) + 1
                 try:
                     await pubsub.subscribe(name)
-                except (RedisError, OSError) as exc:
-                    await self._fail(exc)
+                except BaseException:
+                    # Sent or not (a cancel may cut it anywhere): start afresh.
+                    await self._fail()
                     raise
-            entry.watchers.add(watcher)
         try:
             async with asyncio.timeout(CONFIRM_TIMEOUT):
                 await entry.ready.wait()
         except TimeoutError:
-            await self._leave(watcher)
             raise RedisConnectionError("Redis did not confirm a subscription") from None
         if watcher.lost:
             raise StreamLost
@@ -156,14 +158,23 @@ class EventHub:
                 return
             try:
                 await self._pubsub.unsubscribe(name)
-            except (RedisError, OSError) as exc:
-                await self._fail(exc)
+            except (RedisError, OSError):
+                await self._fail()
 
     async def _connected(self) -> PubSub:
         if self._pubsub is None:
             pubsub = self._redis.pubsub()
-            # before the reader starts: it reads from this connection
-            await pubsub.connect()  # type: ignore[no-untyped-call]
+            try:
+                # before the reader starts: it reads from this connection
+                await pubsub.connect()  # type: ignore[no-untyped-call]
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py 5's connect can swallow a cancel late in its handshake
+                    raise asyncio.CancelledError
+            except BaseException:
+                # the connection it may have taken goes back to the pool
+                await _close_quietly(pubsub)
+                raise
             self._pubsub = pubsub
             self._reader = asyncio.create_task(self._read(pubsub), name="event-hub-reader")
         return self._pubsub
@@ -180,7 +191,7 @@ class EventHub:
             async with self._lock:
                 if self._pubsub is pubsub:
                     log.warning("event streams lost Redis: %s", exc)
-                    await self._fail(exc)
+                    await self._fail()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -203,9 +214,10 @@ class EventHub:
             if entry is not None:
                 entry.ready.set()
 
-    async def _fail(self, exc: BaseException) -> None:
+    async def _fail(self) -> None:
         """Drop the connection and tell every watcher; the next one starts afresh.
-        Called with the lock held."""
+        Called with the lock held. All but closing the connection happens before the first
+        await, so a cancel can't leave the hub half reset."""
         pubsub, reader = self._pubsub, self._reader
         self._pubsub = self._reader = None
         channels, self._channels = self._channels, {}
@@ -217,15 +229,20 @@ class EventHub:
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
         if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close_quietly(pubsub)
 
     async def aclose(self) -> None:
         """Stop: every watcher ends as if Redis were lost, and the connection goes back."""
         self._closed = True
         async with self._lock:
             reader = self._reader
-            await self._fail(StreamLost())
+            await self._fail()
         if reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+
+
+async def _close_quietly(pubsub: PubSub) -> None:
+    """Close `pubsub`, its connection back to the pool, even from a cancelled task."""
+    with contextlib.suppress(RedisError, OSError):
+        await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
