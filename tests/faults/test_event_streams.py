@@ -31,6 +31,7 @@ STALLED = "stalled0001"  # a conversion that stays running for the whole test
 @dataclass
 class Api:
     base: str
+    port: int
     pid: int
     log: Path
     redis_url: str | None  # None: the embedded store, inside the process
@@ -65,7 +66,7 @@ def running_api(mode: str, settings: Settings, tmp_path: Path, **extra: str) -> 
     env.update({f"YTMP3_{name.upper()}": value for name, value in extra.items()})
     log = tmp_path / f"{mode}.log"
     with ytmp3_process(mode, env, log) as proc:
-        yield Api(f"http://127.0.0.1:{port}", proc.pid, log, settings.redis_url)
+        yield Api(f"http://127.0.0.1:{port}", port, proc.pid, log, settings.redis_url)
     text = log.read_text()
     assert "Traceback" not in text and "Exception in ASGI application" not in text, text
 
@@ -171,9 +172,25 @@ async def test_streams_per_client_are_bounded(
         await wait_http(api.base)
         async with api.client() as client, api.client("127.0.0.9") as other:
             job_id = await running_job(client)
+            # 50 streams asked for and dropped at once (before their first byte): each
+            # gives its slot back, though its body never started
+            for _ in range(50):
+                _, writer = await asyncio.open_connection("127.0.0.1", api.port)
+                writer.write(f"GET /status/{job_id}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                await writer.drain()
+                writer.close()
             async with contextlib.AsyncExitStack() as held:
-                for _ in range(5):
-                    await held.enter_async_context(stream(client, job_id))
+
+                async def fifth_opens() -> bool:
+                    try:
+                        for _ in range(5):
+                            await held.enter_async_context(stream(client, job_id))
+                    except AssertionError:  # a 429: the dropped ones still held slots
+                        await held.aclose()
+                        return False
+                    return True
+
+                await wait_for(fifth_opens, timeout=10)
                 refused = await client.get(f"/status/{job_id}/events")
                 assert refused.status_code == 429, refused.text
                 assert refused.json()["message_code"] == "RATE_LIMITED"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
 
 from ytmp3.api.deps import JobsDep, SettingsDep, client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
@@ -107,23 +109,40 @@ async def events(
         await asyncio.shield(subscription.aclose())
         raise
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            changes = _changes(first, watcher, jobs, settings.result_ttl)
-            async with contextlib.aclosing(changes):
-                async for chunk in changes:
-                    yield chunk
-        finally:
-            # Before any await: a cancelled stream (the client left) may be cancelled again
-            # at each await here (anyio's cancel scopes), and would skip what follows.
-            resources.streams.give_back(client)
-            await asyncio.shield(subscription.aclose())
+    async def release() -> None:
+        # Before any await: a cancelled stream (the client left) may be cancelled again
+        # at each await here (anyio's cancel scopes), and would skip what follows.
+        resources.streams.give_back(client)
+        await asyncio.shield(subscription.aclose())
 
-    return StreamingResponse(
-        stream(),
+    return _EventStream(
+        _changes(first, watcher, jobs, settings.result_ttl),
+        release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _EventStream(StreamingResponse):
+    """A stream that gives back its slot and its subscription however it ends: done, the
+    client gone, or cancelled before its body began (its generator never ran)."""
+
+    def __init__(
+        self,
+        content: AsyncGenerator[bytes, None],
+        release: Callable[[], Awaitable[None]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self.changes = content
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
+            await self.changes.aclose()
 
 
 async def _changes(
