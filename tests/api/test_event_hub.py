@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from tests.conftest import wait_for
-from ytmp3.api.http_server import FD_RESERVE, connection_cap
+from ytmp3.api.http_server import FD_RESERVE, connection_cap, head_end
 from ytmp3.api.stream_slots import StreamSlots
 from ytmp3.cache.connection import Store
 from ytmp3.cache.events import QUEUE_SIZE, EventHub, StreamLost, Watcher
@@ -154,3 +154,12 @@ def test_connections_fit_the_file_limit() -> None:
     assert connection_cap(10000, 20000) == (20000 - FD_RESERVE) // 2
     assert connection_cap(10000, 1024) == (1024 - FD_RESERVE) // 2
     assert connection_cap(10000, 100) == 1  # never zero: the API must answer something
+
+
+def test_header_end_is_found_within_a_chunk_and_across_two() -> None:
+    assert head_end(b"", b"GET / HTTP/1.1\r\n\r\nbody") == 18
+    assert head_end(b"", b"GET / HTTP/1.1\r\nX: y") == 20  # not ended: all of it
+    assert head_end(b"1\r\n", b"\r\nbody") == 2  # the blank line began before
+    assert head_end(b"\r\n\r", b"\nbody") == 1
+    assert head_end(b"abc", b"\r\n\r\n") == 4
+    assert head_end(b"", b"") == 0

@@ -50,6 +50,18 @@ def connection_cap(wanted: int, file_limit: int) -> int:
     return max(1, min(wanted, (file_limit - FD_RESERVE) // 2))
 
 
+def head_end(tail: bytes, data: bytes) -> int:
+    """How much of `data` belongs to a request's line and headers: up to the blank line
+    that ends them (which may have begun in `tail`, the last 3 bytes before), else all.
+    Pure."""
+    joined = tail[-3:] + data[:3]
+    across = joined.find(b"\r\n\r\n")
+    if across != -1:
+        return across + 4 - len(tail[-3:])
+    end = data.find(b"\r\n\r\n")
+    return len(data) if end == -1 else end + 4
+
+
 def _answer(status: int, reason: str, code: str, message: str) -> bytes:
     body = json.dumps(
         {"data": {}, "message": message, "message_code": code, "error_fields": {}}
@@ -92,7 +104,7 @@ class Guarded(H11Protocol):
         if self.conn.their_state is h11.IDLE:
             # Measured before h11 parses anything: headers that end within this chunk
             # are as capped as headers still coming.
-            if self.ytmp3_head_bytes + self.ytmp3_head_end(data) > self.max_header_bytes:
+            if self.ytmp3_head_bytes + head_end(self.ytmp3_head_tail, data) > self.max_header_bytes:
                 self.ytmp3_refuse(
                     _answer(
                         431,
@@ -107,16 +119,6 @@ class Guarded(H11Protocol):
         super().data_received(data)
         if not self.transport.is_closing() and self.conn.their_state is not h11.IDLE:
             self.ytmp3_head_bytes, self.ytmp3_head_tail = 0, b""
-
-    def ytmp3_head_end(self, data: bytes) -> int:
-        """How much of `data` belongs to the request line and headers: up to the blank
-        line that ends them (which may have begun in the previous chunk), else all."""
-        joined = self.ytmp3_head_tail + data[:3]
-        across = joined.find(b"\r\n\r\n")
-        if across != -1:
-            return across + 4 - len(self.ytmp3_head_tail)
-        end = data.find(b"\r\n\r\n")
-        return len(data) if end == -1 else end + 4
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -191,6 +193,15 @@ def uvicorn_options(settings: Settings, file_limit: int) -> dict[str, Any]:
             settings.max_connections,
             file_limit,
         )
+    log.info(
+        "http limits: %d connections, a request whole within %g s, headers up to %d bytes, "
+        "idle keep-alive %d s (file limit %d)",
+        cap,
+        settings.read_timeout,
+        settings.max_header_bytes,
+        settings.keepalive_timeout,
+        file_limit,
+    )
     return {
         "http": protocol(settings, cap),
         "timeout_keep_alive": settings.keepalive_timeout,
