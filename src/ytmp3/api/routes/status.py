@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.deps import JobsDep, SettingsDep, client_of, get_resources
+from ytmp3.api.deps import JobsDep, Resources, SettingsDep, client_of, get_resources
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.schemas import StatusData, status_view
 from ytmp3.cache.events import Watcher
@@ -85,14 +85,17 @@ def sse(data: str, event: str | None = None) -> bytes:
     },
 )
 async def events(
-    job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep
+    job_id: str,
+    request: Request,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    resources: Annotated[Resources, Depends(get_resources)],
 ) -> StreamingResponse:
     if not JOB_ID_RE.match(job_id):
         raise not_found()
     # An unknown id costs one read: no stream slot, no subscription.
     if await jobs.get(job_id) is None:
         raise not_found()
-    resources = get_resources(request)
     client = client_of(request, settings)
     if not resources.streams.take(client):
         raise too_many_streams(settings.stream_bound)
