@@ -141,11 +141,23 @@ class _EventStream(StreamingResponse):
         self.release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Streams until the body ends or the client leaves, whichever comes first, on any
+        ASGI server: Starlette itself watches for the client leaving only where the server
+        says ASGI spec < 2.4 (uvicorn 0.30-0.3x said 2.4), and a stream that waits for its
+        next event would otherwise notice a gone client at its next write, 15 s later."""
+        streaming = asyncio.ensure_future(self.stream_response(send))
+        listening = asyncio.ensure_future(self.listen_for_disconnect(receive))
         try:
-            await super().__call__(scope, receive, send)
+            await asyncio.wait((streaming, listening), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (streaming, listening):
+                task.cancel()
+            await asyncio.gather(streaming, listening, return_exceptions=True)
             await self.release()
             await self.changes.aclose()
+        failure = None if streaming.cancelled() else streaming.exception()
+        if failure is not None and not isinstance(failure, OSError):  # OSError: client gone
+            raise failure
 
 
 async def _changes(
