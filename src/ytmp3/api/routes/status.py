@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.deps import JobsDep, Resources, SettingsDep, client_of, get_resources
+from ytmp3.api.client_address import client_identity
+from ytmp3.api.deps import JobsDep, ResourcesDep, SettingsDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.schemas import StatusData, status_view
 from ytmp3.cache.events import Watcher
@@ -89,14 +90,14 @@ async def events(
     request: Request,
     jobs: JobsDep,
     settings: SettingsDep,
-    resources: Annotated[Resources, Depends(get_resources)],
+    resources: ResourcesDep,
 ) -> StreamingResponse:
     if not JOB_ID_RE.match(job_id):
         raise not_found()
     # An unknown id costs one read: no stream slot, no subscription.
     if await jobs.get(job_id) is None:
         raise not_found()
-    client = client_of(request, settings)
+    client = client_identity(client_of(request, settings))  # as the rate limit counts: a /64
     if not resources.streams.take(client):
         raise too_many_streams(settings.stream_bound)
     subscription = contextlib.AsyncExitStack()
