@@ -109,7 +109,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # an index's URL, or a local folder of wheels
     ytdlp_index: str = "https://pypi.org/simple"
-<<<<<<< HEAD
     # Access (SPEC "Access"): off, or keys for every route but health, the page and sign-in
     auth: Literal["off", "keys"] = "off"
     # wrong keys one client address may try per window before it gets 429
@@ -118,7 +117,6 @@ class Settings(BaseSettings):
     # downloaded go first); new conversions refused (507) under min_free_disk free
     max_disk: ByteSize | None = None
     min_free_disk: ByteSize = ByteSize(10**9)
-=======
     # What one client may hold of an API process (README "Guarantees"): open event
     # streams per client address (0: no bound)...
     streams_per_client: int = Field(20, ge=0)
@@ -130,7 +128,6 @@ class Settings(BaseSettings):
     keepalive_timeout: int = Field(5, ge=1)
     max_header_bytes: int = Field(32768, ge=1024, le=1048576)
     backlog: int = Field(2048, ge=1)
->>>>>>> e9241fe (Event streams: one pub/sub connection per process (cache/events.py, a hub fanning out to bounded per-stream queues); the id and the job checked before any subscription; at most YTMP3_STREAMS_PER_CLIENT streams per client address (429); a stream cut by a Redis outage ends with a retry: hint)
 
     @field_validator("redis_url")
     @classmethod
