@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import resource
 import signal
 import sys
 
@@ -95,8 +96,28 @@ def _configure_logging(settings: Settings) -> None:
     logs.configure(settings)
 
 
-def _serve(settings: Settings, *, with_worker: bool) -> None:
+def raise_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit; the new soft one.
+
+    Many systems start processes at a soft 1024 under a far higher hard limit: sockets,
+    pipes and files would run out long before anything else (ytmp3.api.http_server keeps
+    connections below what is left).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # macOS refuses more than kern.maxfilesperproc
+            pass
+    return soft
+
+
+def _serve(settings: Settings, *, with_worker: bool, file_limit: int) -> None:
     import uvicorn
+
+    from ytmp3.api.http_server import uvicorn_options
 
     if with_worker:
         from ytmp3.serve import create_app_with_worker
@@ -119,6 +140,8 @@ def _serve(settings: Settings, *, with_worker: bool) -> None:
         access_log=False,  # ytmp3.api.middleware.access writes one line per request, with its id
         proxy_headers=False,  # the client address is worked out with YTMP3_TRUSTED_PROXIES
         timeout_graceful_shutdown=settings.stop_grace,
+        # connections, deadlines, header size: see ytmp3.api.http_server
+        **uvicorn_options(settings, file_limit),
     )
 
 
@@ -161,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         from ytmp3.jobs.heartbeat import check_this_host
 
         return 0 if check_this_host(settings) else 1
+    file_limit = raise_file_limit()
     _configure_logging(settings)
     if args.command == "worker":
         _worker(settings)
     else:
-        _serve(settings, with_worker=args.command == "serve")
+        _serve(settings, with_worker=args.command == "serve", file_limit=file_limit)
     return 0

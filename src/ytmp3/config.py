@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     # `ytmp3 get`: the server to use (unset: convert in-process) and the key it asks for
     server: str | None = None
     key: SecretStr | None = None
+    # What one client may hold of an API process (README "Guarantees"): open event
+    # streams per client address (0: no bound)...
+    streams_per_client: int = Field(20, ge=0)
+    # ...and what the HTTP server holds at most: open connections (clamped to what the
+    # file limit allows), seconds to send a whole request, seconds an idle keep-alive
+    # connection stays, request line and headers' total size, the listen queue.
+    max_connections: int = Field(10000, ge=1)
+    read_timeout: float = Field(10.0, gt=0)
+    keepalive_timeout: int = Field(5, ge=1)
+    max_header_bytes: int = Field(32768, ge=1024, le=1048576)
+    backlog: int = Field(2048, ge=1)
 
     @field_validator("redis_url")
     @classmethod
@@ -179,6 +190,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def stream_bound(self) -> int | None:
+        return self.streams_per_client or None
 
     @cached_property
     def rate(self) -> RateLimit | None:

@@ -48,6 +48,8 @@ REQUESTS = [
     b"GET /status/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /status/abc HTTP/1.1\r\nHost: x\r\nX-Bad: \x01\x02\r\n\r\n",
     b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    # over YTMP3_MAX_HEADER_BYTES (32 KiB): 431, not taken whole
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n",
     b"POST /submit HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
     b"Content-Type: application/json\r\n\r\nzz\r\n",
     b"GET /download-music/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n",

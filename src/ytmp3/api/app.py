@@ -25,7 +25,9 @@ from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import install_middleware
 from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
+from ytmp3.api.stream_slots import StreamSlots
 from ytmp3.cache.connection import Store
+from ytmp3.cache.events import EventHub
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
@@ -58,6 +60,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         redis = store.connect()
+        events = EventHub(redis)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         async with httpx.AsyncClient(
             limits=limits,
@@ -80,6 +83,8 @@ def create_app(
                 mp3s=Memo(
                     functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
                 ),
+                events=events,
+                streams=StreamSlots(settings.stream_bound),
             )
             if settings.auth == "off" and not settings.loopback_only:
                 log.warning(
@@ -106,6 +111,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await counting
                     await app.state.resources.keys.close()
+                await events.aclose()  # open streams end with a `retry:` hint
                 await redis.aclose()
 
     app = FastAPI(

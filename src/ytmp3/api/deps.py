@@ -18,6 +18,8 @@ from ytmp3.access.gate import Gate
 from ytmp3.access.keys import KeyStore
 from ytmp3.access.usage import Usage
 from ytmp3.api.client_address import client_address
+from ytmp3.api.stream_slots import StreamSlots
+from ytmp3.cache.events import EventHub
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
@@ -34,6 +36,8 @@ class Resources:
     jobs: JobStore
     probe: VideoProbe
     mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (see bench/RESULTS.md)
+    events: EventHub  # every event stream's one pub/sub connection
+    streams: StreamSlots  # event streams open per client address
     keys: KeyStore | None = None  # YTMP3_AUTH=keys only
     gate: Gate | None = None
     usage: Usage | None = None  # what each key used, written about once a second

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 
 if TYPE_CHECKING:
     # imported when used: a worker on a real Redis is a few MB smaller without it
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 # Bounded, so a Redis that goes away turns into a quick 503, not a hang.
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
+# A burst beyond the pool's connections waits this long for one to come back, rather than
+# failing at once ("Too many connections": 100 requests at the same moment got 503).
+POOL_WAIT = 2
 
 
 @dataclass
@@ -44,10 +47,11 @@ class Store:
         if self.fake_server is not None:
             from fakeredis.aioredis import FakeAsyncRedisConnection
 
-            pool: ConnectionPool = ConnectionPool(
+            pool: ConnectionPool = BlockingConnectionPool(
                 connection_class=FakeAsyncRedisConnection,
                 server=self.fake_server,
                 max_connections=max_connections,
+                timeout=POOL_WAIT,
             )
         else:
             assert self.redis_url is not None
@@ -57,6 +61,7 @@ class Store:
                 "max_connections": max_connections,
                 # a connection broken by a Redis restart is noticed and replaced
                 "health_check_interval": 15,
+                "timeout": POOL_WAIT,
             }
-            pool = ConnectionPool.from_url(self.redis_url, **kwargs)
+            pool = BlockingConnectionPool.from_url(self.redis_url, **kwargs)
         return ArqRedis(connection_pool=pool)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
+from ytmp3.cache.events import EventHub, Watcher
 from ytmp3.cache.memo import Memo
 from ytmp3.model.job import JobState, Status, new_job_id
 
@@ -163,12 +163,7 @@ class JobStore:
                 except WatchError:
                     continue
 
-    @asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[PubSub]:
-        """A subscription to the job's changes; subscribe first, then read, so none is missed."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.job_events_channel(job_id))
-            yield pubsub
-        finally:
-            await pubsub.aclose()
+    def watch(self, job_id: str, events: EventHub) -> AbstractAsyncContextManager[Watcher]:
+        """A watcher of the job's changes on the process's one pub/sub connection; it is
+        subscribed when handed over, so a read made after it misses no later change."""
+        return events.watch(keys.job_events_channel(job_id))
