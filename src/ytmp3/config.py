@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     keepalive_timeout: int = Field(5, ge=1)
     max_header_bytes: int = Field(32768, ge=1024, le=1048576)
     backlog: int = Field(2048, ge=1)
+    # Playlists and albums (SPEC): what the worker gives yt-dlp to list one, and how many
+    # of its entries are taken
+    playlist_url: str = "https://www.youtube.com/playlist?list={playlist_id}"
+    playlist_max: int = Field(200, gt=0)
 
     @field_validator("redis_url")
     @classmethod
@@ -153,6 +157,16 @@ class Settings(BaseSettings):
         return _url_template(value)
 
     @field_validator("rate_limit", "auth_fail_limit")
+    @field_validator("playlist_url")
+    @classmethod
+    def _playlist_template(cls, value: str) -> str:
+        if "{playlist_id}" not in value:
+            raise ValueError("must contain {playlist_id}")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)

@@ -24,8 +24,22 @@ from ytmp3.api import errors
 from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import install_middleware
+<<<<<<< HEAD
 from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
 from ytmp3.api.stream_slots import StreamSlots
+=======
+from ytmp3.api.routes import (
+    docs,
+    download,
+    health,
+    metrics,
+    page,
+    playlists,
+    session,
+    status,
+    submit,
+)
+>>>>>>> 7bd1e4d (Playlists (issue 14): routes, list reading through the fetch server (flat), entries through the claim, fair share, streamed ZIP)
 from ytmp3.cache.connection import Store
 from ytmp3.cache.events import EventHub
 from ytmp3.cache.job_store import JobStore
@@ -131,6 +145,7 @@ def create_app(
     protected = [Depends(require_access)] if settings.auth == "keys" else []
     for router, guard in (
         (submit.router(settings), protected),  # first: the busiest route is matched first
+        (playlists.router(settings), protected),
         (page.router, []),
         (status.router, protected),
         (download.router, protected),

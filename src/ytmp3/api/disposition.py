@@ -26,12 +26,12 @@ def safe_stem(title: str | None) -> str:
     return stem[:MAX_STEM].rstrip(" .") or "audio"
 
 
-def attachment(title: str | None) -> str:
+def attachment(title: str | None, ext: str = "mp3") -> str:
     stem = safe_stem(title)
     # NFKD can turn harmless characters into unsafe ones (U+FF02 -> '"', U+FF0F -> '/'):
     # clean the ASCII form again.
     ascii_stem = safe_stem(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
     return (
-        f'attachment; filename="{ascii_stem}.mp3"; '
-        f"filename*=UTF-8''{quote(stem + '.mp3', safe='')}"
+        f'attachment; filename="{ascii_stem}.{ext}"; '
+        f"filename*=UTF-8''{quote(f'{stem}.{ext}', safe='')}"
     )

@@ -67,3 +67,18 @@ def rate_key(client: str, window: int) -> str:
 def workers_key() -> str:
     """Set of the ids of workers with a liveness record (some may have lapsed since)."""
     return f"{PREFIX}:workers"
+
+
+def playlist_key(playlist: str) -> str:
+    """A playlist's record (JSON, ytmp3.model.playlist): its entries and their jobs."""
+    return f"{PREFIX}:playlist:{playlist}"
+
+
+def playlist_claim_key(list_id: str, bitrate: int) -> str:
+    """Which playlist owns the reading of (YouTube list, bitrate) right now."""
+    return f"{PREFIX}:playlist-claim:{list_id}:{bitrate}"
+
+
+def playlists_of_key(job_id: str) -> str:
+    """The playlists a conversion is an entry of: their records live as long as it does."""
+    return f"{PREFIX}:playlists-of:{job_id}"

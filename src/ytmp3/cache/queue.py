@@ -29,3 +29,11 @@ async def requeue(redis: ArqRedis, job_id: str, attempt: int) -> None:
 def job_of(arq_id: str) -> str:
     """The job an ARQ job id runs an attempt of (arq_job_id's inverse)."""
     return arq_id.partition(":")[0]
+
+
+PLAYLIST_TASK = "read_playlist"  # the worker's task that reads a playlist's entries
+
+
+async def enqueue_playlist(redis: ArqRedis, playlist: str) -> None:
+    """Have a worker read the playlist's entries (the API never runs yt-dlp)."""
+    await redis.enqueue_job(PLAYLIST_TASK, playlist, _job_id=playlist, _queue_name=keys.QUEUE)

@@ -21,7 +21,8 @@ from ytmp3.cache.connection import Store
 from ytmp3.cache.fair import FairQueue
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.keys import QUEUE
-from ytmp3.cache.queue import TASK, job_of
+from ytmp3.cache.playlist_store import PlaylistStore
+from ytmp3.cache.queue import PLAYLIST_TASK, TASK, job_of
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
@@ -34,6 +35,7 @@ from ytmp3.jobs.fetch.kept import KeptUp
 from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.handback import Owed, keep_reaping
 from ytmp3.jobs.heartbeat import Presence
+from ytmp3.jobs.playlist import read_playlist
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +149,17 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         job_id = job_of(str(ctx["job_id"]))
         try:
             await FairQueue.of(redis, settings).ended(job_id)
+            # and the playlists it is an entry of live as long as it now does
+            await PlaylistStore(redis, settings.result_ttl).touch_for(job_id)
         except (RedisError, OSError) as exc:
             log.warning("refilling the queue after %s failed (the next will): %s", job_id, exc)
 
     worker = Worker(
-        functions=[func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)],
+        functions=[
+            func(convert, name=TASK, max_tries=ARQ_MAX_TRIES),
+            # a read cut with its worker is run again by ARQ (it only writes at its end)
+            func(read_playlist, name=PLAYLIST_TASK, max_tries=ARQ_MAX_TRIES),
+        ],
         cron_jobs=[
             cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True),
             cron(refill_queues, second=REFILL_SECONDS, run_at_startup=True),

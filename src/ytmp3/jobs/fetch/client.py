@@ -17,10 +17,10 @@ from typing import Any, Protocol
 from ytmp3.jobs.fetch.protocol import (
     Answer,
     Exited,
-    Job,
     Options,
     Ready,
     Refused,
+    Request,
     Started,
     decode_answer,
 )
@@ -90,7 +90,7 @@ class Fetcher(Protocol):
     def version(self) -> str | None: ...  # the yt-dlp its downloads run, once known
     async def start(self) -> None: ...
     async def ready(self) -> Ready: ...
-    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download: ...
+    async def spawn(self, job: Request, audio_fd: int, events_fd: int) -> Download: ...
     async def close(self) -> None: ...
 
 
@@ -151,7 +151,7 @@ class ProcessPerDownload:
             self._ready = await check(self._options, self._path)
         return self._ready
 
-    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download:
+    async def spawn(self, job: Request, audio_fd: int, events_fd: int) -> Download:
         try:
             process = await _python(
                 "ytmp3.jobs.fetch.process", str(events_fd),
@@ -230,7 +230,7 @@ class FetchServer:
         except TimeoutError:
             raise FetchServerError(f"yt-dlp did not load within {READY_TIMEOUT:g} s") from None
 
-    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download:
+    async def spawn(self, job: Request, audio_fd: int, events_fd: int) -> Download:
         """Start downloading `job` into `audio_fd`, telling events on `events_fd`."""
         await self.start()
         assert self._sock is not None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ytmp3.jobs.fetch import updates
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError, make_fetcher
-from ytmp3.jobs.fetch.protocol import Job, Options, Ready
+from ytmp3.jobs.fetch.protocol import Options, Ready, Request
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class KeptUp:
     async def ready(self) -> Ready:
         return await self._server.fetcher.ready()
 
-    async def spawn(self, job: Job, audio_fd: int, events_fd: int) -> Download:
+    async def spawn(self, job: Request, audio_fd: int, events_fd: int) -> Download:
         server = self._server
         server.take()
         try:

@@ -16,14 +16,14 @@ import sys
 from typing import NoReturn
 
 from ytmp3.jobs.fetch import ytdlp
-from ytmp3.jobs.fetch.protocol import Job, Options
+from ytmp3.jobs.fetch.protocol import Options, decode_request
 
 
 def main(argv: list[str]) -> NoReturn:
     options, job = sys.stdin.read().splitlines()  # off the command line: see protocol.py
     ytdlp.exit_with(
         lambda: ytdlp.run(
-            ytdlp.prepare(Options.from_json(options)), Job.from_json(job), int(argv[1])
+            ytdlp.prepare(Options.from_json(options)), decode_request(job), int(argv[1])
         )
     )
 

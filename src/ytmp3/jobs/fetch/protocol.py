@@ -2,8 +2,10 @@
 
 - The server's start-up options and each download's job: JSON of plain dataclasses, on
   stdin (never on a command line, which any local user may read: a proxy's password).
-- Worker -> server: a `Job` as JSON with two file descriptors attached (the audio pipe,
-  the download's stdout, and the events pipe), over a SOCK_SEQPACKET socket.
+- Worker -> server: a `Job` (a download) or a `ListJob` (a playlist's entries, read flat)
+  as JSON with two file descriptors attached (the data pipe, the process's stdout: the
+  audio, or for a list one JSON `Listing`; and the events pipe), over a SOCK_SEQPACKET
+  socket. `decode_request` tells the two apart.
 - Server -> worker, one message each: first `Ready` (yt-dlp loaded: its version, where
   it came from, the plugins it found), then `Started(pid)`, or `Refused(error)` when no process
   could be started (answered in order: the worker matches answers to requests), then
@@ -51,6 +53,50 @@ class Options(_Json):
 class Job(_Json):
     url: str
     max_duration: int
+
+
+@dataclass(frozen=True)
+class ListJob(_Json):
+    """Read a playlist's entries, flat: the list's pages only, never an entry's page."""
+
+    list_url: str
+    max_entries: int  # one more is read, to tell a longer list (truncated)
+
+
+Request = Job | ListJob
+
+
+def decode_request(text: str | bytes) -> Request:
+    """A request as the worker sent it; raises ValueError (or TypeError) for anything else."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("a request is a JSON object")
+    return ListJob(**data) if "list_url" in data else Job(**data)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    video_id: str
+    title: str | None = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a ListJob's process writes to its data pipe, as one JSON object."""
+
+    title: str | None
+    entries: tuple[ListEntry, ...]
+    truncated: bool
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Listing:
+        data = json.loads(text)
+        entries = tuple(ListEntry(**entry) for entry in data["entries"])
+        return cls(data.get("title"), entries, bool(data.get("truncated")))
 
 
 @dataclass(frozen=True)

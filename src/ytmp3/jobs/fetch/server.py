@@ -26,10 +26,11 @@ from ytmp3.jobs.fetch.protocol import (
     MAX_MESSAGE,
     SOFTWARE_ERROR,
     Exited,
-    Job,
     Options,
     Refused,
+    Request,
     Started,
+    decode_request,
     encode_answer,
 )
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
@@ -61,9 +62,10 @@ def serve(sock: socket.socket, prepared: ytdlp.Prepared) -> None:
             try:
                 if len(fds) != 2:
                     raise OSError(f"a request came with {len(fds)} file descriptors, not 2")
+                request = decode_request(message)
                 _refresh(prepared)  # here, so each fork need not read it again
                 pid = os.fork()
-            except OSError as exc:
+            except (OSError, ValueError, TypeError) as exc:
                 # answered all the same: the worker matches answers to requests in order
                 for fd in fds:
                     os.close(fd)
@@ -72,7 +74,7 @@ def serve(sock: socket.socket, prepared: ytdlp.Prepared) -> None:
             if pid == 0:
                 os.close(wake_r)
                 os.close(wake_w)
-                _download(sock, prepared, Job.from_json(message), *fds)
+                _download(sock, prepared, request, *fds)
             # Both sides set the group, so it is set before the worker hears the pid
             # (and may kill the group), whichever of the two runs first.
             with contextlib.suppress(OSError):
@@ -107,7 +109,7 @@ def _reap(sock: socket.socket, children: set[int]) -> None:
 
 
 def _download(
-    sock: socket.socket, prepared: ytdlp.Prepared, job: Job, data_fd: int, events_fd: int
+    sock: socket.socket, prepared: ytdlp.Prepared, job: Request, data_fd: int, events_fd: int
 ) -> NoReturn:
     """In the forked process: become the download. It leaves without the server's own
     clean-up, which is not this process's to run."""

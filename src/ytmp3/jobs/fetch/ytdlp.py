@@ -17,8 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
-from ytmp3.jobs.fetch.protocol import SOFTWARE_ERROR, Job, Options, Ready, encode_event
+from ytmp3.jobs.fetch.protocol import (
+    SOFTWARE_ERROR,
+    Job,
+    ListEntry,
+    Listing,
+    ListJob,
+    Options,
+    Ready,
+    Request,
+    encode_event,
+)
 from ytmp3.model.failures import LIVE_TEXT, UPCOMING_TEXT
+from ytmp3.model.video_url import VIDEO_ID_RE, parse_video_id
 
 PROGRESS_INTERVAL = 0.2  # seconds between progress events: a few a second at most
 SAMPLE_VIDEO_ID = "aaaaaaaaaaa"  # any well-formed id: only the URL's shape matters
@@ -206,12 +217,12 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
             extractor._extract_embeds(url, "<html><head></head><body></body></html>")
 
 
-def run(prepared: Prepared, job: Job, events_fd: int) -> int:
-    """In a download process, stdout being the audio pipe: download `job`, telling events
-    on `events_fd`; returns the process's exit code."""
+def run(prepared: Prepared, job: Request, events_fd: int) -> int:
+    """In a download process, stdout being the audio pipe (for a ListJob, the listing's):
+    download or list `job`, telling events on `events_fd`; returns the exit code."""
     with os.fdopen(events_fd, "w", buffering=1, encoding="utf-8") as stream:
         prepared.events.attach(stream)
-        code = download(prepared, job)
+        code = download(prepared, job) if isinstance(job, Job) else list_entries(prepared, job)
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
     return code
@@ -274,5 +285,71 @@ def download(prepared: Prepared, job: Job) -> int:
     except Exception as exc:  # anything else still ends as one clear event
         events.emit("error", kind="download", message=f"{exc.__class__.__name__}: {exc}")
         return 1
+    events.emit("finished")
+    return 0
+
+
+def entry_of(raw: Any) -> ListEntry | None:
+    """A flat entry as yt-dlp lists it -> a video of the list, or None when it names no
+    well-formed YouTube video id (validated as a submitted one is). Pure."""
+    if not isinstance(raw, dict):
+        return None
+    video_id = raw.get("id") if raw.get("ie_key") == "Youtube" else None
+    if not (isinstance(video_id, str) and VIDEO_ID_RE.match(video_id)):
+        url = raw.get("url")
+        video_id = parse_video_id(url) if isinstance(url, str) else None
+    if video_id is None:
+        return None
+    title = raw.get("title")
+    duration = raw.get("duration")
+    return ListEntry(
+        video_id=video_id,
+        title=title if isinstance(title, str) and title else None,
+        duration=float(duration) if isinstance(duration, int | float) and duration > 0 else None,
+    )
+
+
+def list_entries(prepared: Prepared, job: ListJob) -> int:
+    """Write the list's entries to stdout as one JSON Listing; the exit code.
+
+    Flat (`extract_flat`, and `process=False`): only the list's own pages are read, never
+    an entry's, so 200 entries cost about one page; at most max_entries + 1 are taken
+    (the one more tells a truncated list), so an endless mix is read only that far.
+    """
+    from yt_dlp.extractor.youtube import YoutubeTabIE
+    from yt_dlp.utils import YoutubeDLError
+
+    events = prepared.events
+    ydl = prepared.ydl
+    # this process is a fork of its own: the changes stay in it
+    ydl.params.update(
+        {"extract_flat": "in_playlist", "noplaylist": False, "playlistend": job.max_entries + 1}
+    )
+    ie_key = "YoutubeTab" if YoutubeTabIE.suitable(job.list_url) else "Generic"
+    try:
+        info = ydl.extract_info(job.list_url, download=False, process=False, ie_key=ie_key)
+        if not isinstance(info, dict) or info.get("_type") not in ("playlist", "multi_video"):
+            events.emit("error", kind="not_a_list", message="no playlist at this address")
+            return 1
+        found: list[ListEntry] = []
+        truncated = False
+        for raw in info.get("entries") or ():
+            entry = entry_of(raw)
+            if entry is None:
+                continue
+            if len(found) == job.max_entries:
+                truncated = True
+                break
+            found.append(entry)
+    except YoutubeDLError as exc:
+        events.emit("error", kind="download", message=str(exc))
+        return 1
+    except Exception as exc:
+        events.emit("error", kind="download", message=f"{exc.__class__.__name__}: {exc}")
+        return 1
+    title = info.get("title")
+    listing = Listing(title if isinstance(title, str) else None, tuple(found), truncated)
+    sys.stdout.write(listing.to_json())
+    sys.stdout.flush()
     events.emit("finished")
     return 0
