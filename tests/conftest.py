@@ -140,6 +140,7 @@ def make_settings(tmp_path: Path, stand_in: stand_in_mod.StandIn) -> Callable[..
             "media_dir": tmp_path / "media",
             "thumbnail_url": stand_in.thumbnail_url,
             "source_url": stand_in.source_url,
+            "playlist_url": stand_in.playlist_url,
             "rate_limit": "0",
             "poll_delay": 0.05,
             "max_jobs": 2,

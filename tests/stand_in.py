@@ -2,8 +2,11 @@
 
 `/watch?v=ID` answers a page whose JSON-LD names the title, channel, duration
 and the media URL, as a video page does; yt-dlp's generic extractor reads it.
-`/media/ID.webm` serves the audio. Each video id can be given a behaviour: a
-missing thumbnail, a failing probe, a slow or stalling source, one that fails
+`/media/ID.webm` serves the audio. `/playlist?list=LIST` answers an RSS feed of
+`https://www.youtube.com/watch?v=ID` links, each with its `itunes:duration`, which
+yt-dlp's generic extractor reads as a playlist (the worker downloads each entry from
+`/watch?v=ID` here, built from the id: the feed's links are never fetched).
+Each video id can be given a behaviour: a missing thumbnail, a failing probe, a slow or stalling source, one that fails
 a number of times first, one that is missing, or garbage.
 
 `python -m tests.stand_in --host H --audio FILE` runs it on its own (scripts/test-image
@@ -61,12 +64,46 @@ class Source:
 
 
 @dataclass
+class Feed:
+    """A playlist: (video id, title, duration in seconds or None) per entry."""
+
+    entries: list[tuple[str, str, float | None]] = field(default_factory=list)
+    title: str = "Stand-in Playlist"
+    status: int = 200  # 404: a list that does not exist
+
+
+def standard_feeds() -> dict[str, Feed]:
+    """The lists every test finds: one with a missing video (its page answers 404: see
+    MISSING_VIDEO), one with a video over any test's YTMP3_MAX_DURATION, 250 entries,
+    and one that answers 404."""
+    return {
+        "PLwithMissing": Feed(
+            [("feedVideo01", "First", 3), (MISSING_VIDEO, "Gone", 3), ("feedVideo03", "Third", 3)],
+            title="With a missing video",
+        ),
+        "PLwithTooLong": Feed(
+            [("feedVideo01", "First", 3), ("longVideo01", "Very long", 100_000)],
+            title="With a too long video",
+        ),
+        "PL250entries": Feed(
+            [(f"many{n:07d}", f"Track {n}", 3) for n in range(250)], title="Two hundred fifty"
+        ),
+        "PLnotThere": Feed(status=404),
+    }
+
+
+MISSING_VIDEO = "missingVid1"
+
+
+@dataclass
 class StandIn:
     host: str = "127.0.0.1"
     port: int = 0
     default_audio: bytes = b""
     thumbs: dict[str, Thumb] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
+    feeds: dict[str, Feed] = field(default_factory=standard_feeds)
+    feed_hits: Counter[str] = field(default_factory=Counter)
     probe_hits: Counter[str] = field(default_factory=Counter)  # from the API's probe
     cover_hits: Counter[str] = field(default_factory=Counter)  # from a worker's tagger
     page_hits: Counter[str] = field(default_factory=Counter)
@@ -87,9 +124,16 @@ class StandIn:
     def source_url(self) -> str:
         return self.base + "/watch?v={video_id}"
 
+    @property
+    def playlist_url(self) -> str:
+        return self.base + "/playlist?list={playlist_id}"
+
     def reset(self) -> None:
         self.thumbs.clear()
         self.sources.clear()
+        self.sources[MISSING_VIDEO] = Source(status=404)
+        self.feeds = standard_feeds()
+        self.feed_hits.clear()
         self.probe_hits.clear()
         self.cover_hits.clear()
         self.page_hits.clear()
@@ -126,6 +170,8 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._thumb(match.group(1), head)
             elif match := re.fullmatch(r"/watch\?v=([^&]+)", self.path):
                 self._page(match.group(1), head)
+            elif match := re.fullmatch(r"/playlist\?list=([^&]+)", self.path):
+                self._feed(match.group(1), head)
             elif match := re.fullmatch(r"/media/([^/]+)\.webm", self.path):
                 self._media(match.group(1), head)
             elif match := re.fullmatch(r"/live/([^/]+)\.m3u8", self.path):
@@ -140,6 +186,26 @@ def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if not head:
                 self.wfile.write(body)
+
+        def _feed(self, list_id: str, head: bool) -> None:
+            stand_in.feed_hits[list_id] += 1
+            feed = stand_in.feeds.get(list_id)
+            if feed is None or feed.status != 200:
+                self._plain(feed.status if feed else 404, b"no such playlist", head)
+                return
+            items = "".join(
+                f"<item><title>{html.escape(title)}</title>"
+                f"<link>https://www.youtube.com/watch?v={video_id}</link>"
+                + (f"<itunes:duration>{duration:g}</itunes:duration>" if duration else "")
+                + "</item>"
+                for video_id, title, duration in feed.entries
+            )
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+                f"<channel><title>{html.escape(feed.title)}</title>{items}</channel></rss>"
+            )
+            self._plain(200, body.encode(), head, "application/rss+xml; charset=utf-8")
 
         def _thumb(self, video_id: str, head: bool) -> None:
             cover = "(cover)" in self.headers.get("User-Agent", "")

@@ -194,7 +194,7 @@ def playlist_view(state: PlaylistState, summary: Summary, expires_at: float | No
             PlaylistEntryData(
                 position=v.entry.position,
                 video_id=v.entry.video_id,
-                title=(v.job.title if v.job is not None and v.job.title else None) or v.entry.title,
+                title=v.entry.title or (v.job.title if v.job is not None else None),
                 job_id=v.entry.job_id,
                 status=v.status,
                 progress=v.progress,

@@ -156,7 +156,8 @@ async def playlist_events(playlist: str, resources: ResourcesDep) -> StreamingRe
 def _tracks(summary: Summary, settings: Settings) -> list[Track]:
     tracks: list[Track] = []
     for view in summary.entries:
-        title = (view.job.title if view.job is not None else None) or view.entry.title
+        # the list's own title first: the one its rows show
+        title = view.entry.title or (view.job.title if view.job is not None else None)
         path = None
         failure = view.error.message if view.error is not None else None
         if view.status is Status.DONE and view.entry.job_id is not None:
