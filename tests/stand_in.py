@@ -6,8 +6,8 @@ and the media URL, as a video page does; yt-dlp's generic extractor reads it.
 `https://www.youtube.com/watch?v=ID` links, each with its `itunes:duration`, which
 yt-dlp's generic extractor reads as a playlist (the worker downloads each entry from
 `/watch?v=ID` here, built from the id: the feed's links are never fetched).
-Each video id can be given a behaviour: a missing thumbnail, a failing probe, a slow or stalling source, one that fails
-a number of times first, one that is missing, or garbage.
+Each video id can be given a behaviour: a missing thumbnail, a failing probe, a slow or
+stalling source, one that fails a number of times first, one that is missing, or garbage.
 
 `python -m tests.stand_in --host H --audio FILE` runs it on its own (scripts/test-image
 puts it on the Docker bridge for the containers): it prints its URLs as one JSON line,
