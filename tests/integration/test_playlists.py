@@ -205,7 +205,7 @@ async def test_a_single_video_is_not_stuck_behind_another_clients_playlist(
 
         async def converting() -> bool:
             data = (await client.get(f"/playlists/{playlist}")).json()["data"]
-            return data["status"] == "converting"
+            return bool(data["status"] == "converting")
 
         await wait_for(converting, timeout=30)
         single = await client.post(

@@ -25,6 +25,7 @@ ID = "dQw4w9WgXcQ"
         (f"https://www.youtube.com/watch?v={ID}&list={LIST}&index=3", PlaylistLink(LIST, ID)),
         (f"https://youtu.be/{ID}?list={LIST}", PlaylistLink(LIST, ID)),
         ("https://www.youtube.com/playlist?list=ab", PlaylistLink("ab")),
+        (f" https://www.youtube.com/playlist?list={LIST}\n", PlaylistLink(LIST)),  # as /submit
         (f"https://www.youtube.com/playlist?list={'a' * 64}", PlaylistLink("a" * 64)),
     ],
 )
