@@ -24,10 +24,6 @@ from ytmp3.api import errors
 from ytmp3.api.auth import require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import install_middleware
-<<<<<<< HEAD
-from ytmp3.api.routes import docs, download, health, metrics, page, session, status, submit
-from ytmp3.api.stream_slots import StreamSlots
-=======
 from ytmp3.api.routes import (
     docs,
     download,
@@ -39,7 +35,6 @@ from ytmp3.api.routes import (
     status,
     submit,
 )
->>>>>>> 7bd1e4d (Playlists (issue 14): routes, list reading through the fetch server (flat), entries through the claim, fair share, streamed ZIP)
 from ytmp3.cache.connection import Store
 from ytmp3.cache.events import EventHub
 from ytmp3.cache.job_store import JobStore
