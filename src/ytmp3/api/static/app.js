@@ -23,6 +23,11 @@ const section = document.querySelector(".jobs-section");
 const jobList = document.getElementById("jobs");
 const template = document.getElementById("job-template");
 const announcer = document.getElementById("announcer");
+const playlistTemplate = document.getElementById("playlist-template");
+const trackTemplate = document.getElementById("track-template");
+const choice = document.getElementById("choice");
+const chooseVideo = document.getElementById("choose-video");
+const choosePlaylist = document.getElementById("choose-playlist");
 const jobs = new Map(); // id -> {item, filename, url, bitrate, phase, source, timer}
 let streams = 0;
 let sending = false;
@@ -79,12 +84,31 @@ async function onSubmit(event) {
     input.focus();
     return;
   }
+  const kind = linkKind(url);
+  if (kind === "both") {
+    // a video in a list: the person says which they want
+    showFormMessage("");
+    choice.hidden = false;
+    chooseVideo.focus();
+    return;
+  }
+  choice.hidden = true;
+  if (kind === "playlist") {
+    await send(url, "playlist");
+    return;
+  }
+  await send(url, "video");
+}
+
+async function send(url, kind) {
   sending = true;
   button.setAttribute("aria-disabled", "true");
   button.textContent = "Sending…";
   showFormMessage("");
   try {
-    const { response, body } = await post(url, chosenBitrate());
+    const { response, body } = kind === "playlist"
+      ? await postPlaylist(url, chosenBitrate())
+      : await post(url, chosenBitrate());
     if (!response.ok || !body || !body.data || !body.data.id) {
       if (response.status === 401) document.dispatchEvent(new Event("ytmp3:signin-needed"));
       const text = body && body.message ? body.message : fallbackMessage(response.status);
@@ -96,9 +120,11 @@ async function onSubmit(event) {
     }
     input.value = "";
     const known = jobs.has(body.data.id);
-    follow(body.data, url);
+    if (kind === "playlist") followPlaylist(body.data, url);
+    else follow(body.data, url);
     if (known) {
-      showFormMessage("This video is already in your list below.", "info");
+      const what = kind === "playlist" ? "playlist" : "video";
+      showFormMessage(`This ${what} is already in your list below.`, "info");
       jobs.get(body.data.id).item.focus();
     }
   } catch (_) {
@@ -283,9 +309,12 @@ function expired(job) {
   job.item.dataset.status = "failed";
   job.item.querySelector(".job-status").textContent = "Expired";
   job.item.querySelector(".job-percent").textContent = "";
-  job.item.querySelector(".job-download").hidden = true;
+  const link = job.item.querySelector(job.playlist ? ".playlist-zip" : ".job-download");
+  link.hidden = true;
   job.item.querySelector(".job-retry").hidden = false;
-  note(job, "This conversion has expired. Convert the video again.");
+  note(job, job.playlist
+    ? "This playlist has expired. Convert it again."
+    : "This conversion has expired. Convert the video again.");
 }
 
 async function retry(job) {
@@ -302,6 +331,216 @@ async function retry(job) {
     (jobs.get(body.data.id) || job).item.focus();
   } catch (_) {
     note(job, "The service could not be reached. Check your connection and try again.");
+  } finally {
+    retryButton.removeAttribute("aria-disabled");
+  }
+}
+
+// "video", "playlist" (a playlist or album link) or "both" (a watch link with &list=).
+// The server decides what is valid; this only picks the route to ask.
+function linkKind(text) {
+  let url;
+  try { url = new URL(/^[a-z]+:\/\//i.test(text) ? text : `https://${text}`); } catch (_) { return "video"; }
+  const list = url.searchParams.get("list");
+  if (!list) return "video";
+  return url.pathname.replace(/\/$/, "") === "/playlist" ? "playlist" : "both";
+}
+
+async function postPlaylist(url, bitrate) {
+  const response = await fetch("/playlists", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ playlist_url: url, bitrate }),
+  });
+  let body = null;
+  try { body = await response.json(); } catch (_) { /* not JSON: a fallback message below */ }
+  return { response, body };
+}
+
+function choose(kind) {
+  const url = input.value.trim();
+  choice.hidden = true;
+  if (!sending && url) send(url, kind);
+}
+
+chooseVideo.addEventListener("click", () => choose("video"));
+choosePlaylist.addEventListener("click", () => choose("playlist"));
+choice.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    choice.hidden = true;
+    input.focus();
+  }
+});
+input.addEventListener("input", () => { choice.hidden = true; });
+
+const PLAYLIST_PHASES = {
+  resolving: "Reading the playlist",
+  converting: "Converting",
+  done: "Ready",
+  failed: "Failed",
+};
+
+function followPlaylist(data, url, replacing) {
+  let list = jobs.get(data.id);
+  if (!list) {
+    if (replacing) drop(replacing);
+    list = { item: playlistTemplate.content.firstElementChild.cloneNode(true), rows: new Map() };
+    Object.assign(list, {
+      id: data.id, url, bitrate: data.bitrate, phase: null, finished: false, playlist: true,
+    });
+    list.item.dataset.id = data.id;
+    list.item.querySelector(".job-retry").onclick = () => retryPlaylist(list);
+    jobList.prepend(list.item);
+    jobs.set(data.id, list);
+    section.hidden = false;
+    renderPlaylist(list, { ...data, status: "resolving", entries: [], total: 0, done: 0, failed: 0, progress: 0 });
+  }
+  watchPlaylist(list);
+}
+
+function renderPlaylist(list, data) {
+  const item = list.item;
+  const name = data.title || list.title || `Playlist ${data.playlist_id}`;
+  if (data.title) list.title = data.title;
+  const failed = data.status === "failed";
+  const done = data.status === "done";
+  const progress = Math.max(0, Math.min(100, Math.round(data.progress || 0)));
+  const phase = PLAYLIST_PHASES[data.status] || data.status;
+  item.querySelector(".job-title").textContent = name;
+  const meta = [`${data.bitrate || list.bitrate} kbit/s`];
+  if (data.total) meta.push(`${data.total} tracks`);
+  if (data.done || data.failed) meta.push(`${data.done} ready`);
+  if (data.failed) meta.push(`${data.failed} failed`);
+  if (data.truncated) meta.push("only the first ones");
+  item.querySelector(".job-meta").textContent = meta.join(" · ");
+  const bar = item.querySelector(".bar");
+  bar.setAttribute("aria-valuenow", String(progress));
+  bar.setAttribute("aria-valuetext", failed ? "Failed" : `${phase}, ${progress}%`);
+  bar.setAttribute("aria-label", `Progress of ${name}`);
+  item.querySelector(".bar-fill").style.width = `${failed ? 100 : progress}%`;
+  item.querySelector(".job-status").textContent = phase;
+  item.querySelector(".job-percent").textContent = failed ? "" : `${progress}%`;
+  item.querySelector(".job-error").textContent = data.error ? data.error.message : "";
+  item.dataset.status = data.status === "resolving" ? "queued" : data.status;
+  const tracks = item.querySelector(".tracks");
+  for (const entry of data.entries || []) {
+    let row = list.rows.get(entry.position);
+    if (!row) {
+      row = trackTemplate.content.firstElementChild.cloneNode(true);
+      list.rows.set(entry.position, row);
+      tracks.append(row);
+    }
+    renderTrack(row, entry);
+  }
+  const zip = item.querySelector(".playlist-zip");
+  if (done) {
+    zip.href = `/playlists/${encodeURIComponent(list.id)}/zip`;
+    zip.setAttribute("aria-label", `Download all of ${name} (ZIP)`);
+  }
+  zip.hidden = !done;
+  item.querySelector(".job-retry").hidden = !failed;
+  if (list.phase !== data.status) {
+    list.phase = data.status;
+    if (done) announce(`${name} is ready: ${data.done} of ${data.total} tracks.`);
+    else if (failed) announce(`${name} failed. ${data.error ? data.error.message : ""}`);
+    else announce(`${name}: ${phase}.`);
+  }
+  if (done || failed) {
+    list.finished = true;
+    stopWatching(list);
+  }
+}
+
+function renderTrack(row, entry) {
+  const title = entry.title || `Video ${entry.video_id}`;
+  const progress = Math.max(0, Math.min(100, Math.round(entry.progress || 0)));
+  const failed = entry.status === "failed";
+  row.dataset.status = entry.status;
+  row.querySelector(".track-title").textContent = `${entry.position}. ${title}`;
+  row.querySelector(".track-state").textContent = failed
+    ? (entry.error ? entry.error.message : "Failed")
+    : entry.status === "done" ? "Ready" : `${PHASES[entry.status] || entry.status} ${progress}%`;
+  const bar = row.querySelector(".bar");
+  bar.setAttribute("aria-valuenow", String(progress));
+  bar.setAttribute("aria-label", `Progress of ${title}`);
+  row.querySelector(".bar-fill").style.width = `${failed ? 100 : progress}%`;
+  const link = row.querySelector(".track-download");
+  if (entry.download_url) {
+    link.href = entry.download_url;
+    link.setAttribute("aria-label", `Download MP3 of ${title}`);
+  }
+  link.hidden = !entry.download_url;
+}
+
+function watchPlaylist(list) {
+  if (list.finished || list.source || list.timer) return;
+  if (streams >= MAX_STREAMS) {
+    pollPlaylist(list);
+    return;
+  }
+  const source = new EventSource(`/playlists/${encodeURIComponent(list.id)}/events`);
+  list.source = source;
+  streams += 1;
+  source.onmessage = (message) => {
+    let data = null;
+    try { data = JSON.parse(message.data); } catch (_) { return; }
+    note(list, "");
+    renderPlaylist(list, data);
+  };
+  source.addEventListener("expired", () => {
+    stopWatching(list);
+    expired(list);
+  });
+  source.onerror = () => {
+    if (list.finished) return;
+    if (source.readyState === EventSource.CLOSED) {
+      stopWatching(list);
+      pollPlaylist(list);
+    } else {
+      note(list, "Connection lost. Reconnecting…");
+    }
+  };
+}
+
+function pollPlaylist(list) {
+  list.timer = window.setTimeout(async () => {
+    list.timer = null;
+    try {
+      const response = await fetch(`/playlists/${encodeURIComponent(list.id)}`, {
+        headers: { Accept: "application/json" },
+      });
+      if (response.status === 404) {
+        expired(list);
+        return;
+      }
+      const body = await response.json();
+      if (response.ok && body.data) {
+        note(list, "");
+        renderPlaylist(list, body.data);
+      } else {
+        note(list, body.message || fallbackMessage(response.status));
+      }
+    } catch (_) {
+      note(list, "The service could not be reached. Still trying…");
+    }
+    if (!list.finished) watchPlaylist(list);
+  }, POLL_MS);
+}
+
+async function retryPlaylist(list) {
+  const retryButton = list.item.querySelector(".job-retry");
+  if (retryButton.getAttribute("aria-disabled")) return;
+  retryButton.setAttribute("aria-disabled", "true");
+  try {
+    const { response, body } = await postPlaylist(list.url, list.bitrate);
+    if (!response.ok || !body || !body.data) {
+      note(list, body && body.message ? body.message : fallbackMessage(response.status));
+      return;
+    }
+    followPlaylist(body.data, list.url, body.data.id === list.id ? null : list);
+    (jobs.get(body.data.id) || list).item.focus();
+  } catch (_) {
+    note(list, "The service could not be reached. Check your connection and try again.");
   } finally {
     retryButton.removeAttribute("aria-disabled");
   }
