@@ -550,6 +550,7 @@ class Bench:
             "media_dir": self.run_dir / "media",
             "thumbnail_url": self.stand_in.thumbnail_url,
             "source_url": self.stand_in.source_url,
+            "playlist_url": self.stand_in.playlist_url,
             # one client address sends everything here: the limit would answer 429
             "rate_limit": "0",
             "_env_file": None,

@@ -635,6 +635,243 @@ def row_auth(bench: Bench, seconds: float = 5, rounds: int = 2, connections: int
     )
 
 
+# --------------------------------------------------------------------------- 9-11: playlists
+
+PLAYLIST_TRACKS = 20
+PLAYLIST_SECONDS = 180
+
+
+@dataclass
+class Playlist:
+    list_id: str
+    playlist: str  # its ytmp3 id
+    tracks: list[str]  # video ids
+    started: float
+    done: float  # the last entry's done record
+    jobs: list[str]
+
+    @property
+    def seconds(self) -> float:
+        return self.done - self.started
+
+
+_PLAYLISTS: dict[int, Playlist] = {}  # one per bench run: the ZIP row reuses the first
+
+
+def _new_list(bench: Bench, tracks: int, seconds: int) -> tuple[str, list[str], bytes]:
+    from tests.stand_in import Feed
+
+    data = audio(seconds)
+    videos = [bench.new_video(data) for _ in range(tracks)]
+    list_id = f"PL{bench.prefix}{len(bench.stand_in.feeds):04d}"
+    bench.stand_in.feeds[list_id] = Feed(
+        [(v, f"Track {n + 1} of {bench.prefix}", float(seconds)) for n, v in enumerate(videos)],
+        title=f"Bench {list_id}",
+    )
+    return list_id, videos, data
+
+
+def _get(client: Client, path: str) -> dict[str, Any]:
+    status, raw = client.request("GET", path)
+    if status != 200:
+        raise BenchError(f"GET {path}: HTTP {status} {raw[:200]!r}")
+    data: dict[str, Any] = json.loads(raw)["data"]
+    return data
+
+
+def run_playlist(bench: Bench, list_id: str, timeout: float = 600) -> Playlist:
+    """Submit a playlist and wait until every entry's record says done (on the service
+    as it runs: its settings are the row's)."""
+    service = bench.current()
+    client = Client(service.port)
+    try:
+        started = time.time()
+        body = json.dumps(
+            {"playlist_url": f"https://www.youtube.com/playlist?list={list_id}", "bitrate": 192}
+        ).encode()
+        status, raw = client.request("POST", "/playlists", body)
+        if status != 201:
+            raise BenchError(f"POST /playlists: HTTP {status} {raw[:200]!r}")
+        playlist = json.loads(raw)["data"]["id"]
+        deadline = time.monotonic() + 60
+        while (data := _get(client, f"/playlists/{playlist}"))["status"] == "resolving":
+            if time.monotonic() > deadline:
+                raise BenchError(f"playlist {list_id} still resolving after 60 s")
+            time.sleep(0.02)
+    finally:
+        client.close()
+    if data["status"] == "failed":
+        raise BenchError(f"playlist {list_id} failed: {data.get('error')}")
+    jobs = [e["job_id"] for e in data["entries"]]
+    done = [bench.finish(job_id, started, timeout).at("done") for job_id in jobs]
+    tracks = [e["video_id"] for e in data["entries"]]
+    return Playlist(list_id, playlist, tracks, started, max(done), jobs)
+
+
+def row_playlist(bench: Bench) -> Result:
+    """20 different 3-minute tracks as one playlist, against bare ffmpeg on the 20 files
+    divided by the worker's parallel slots."""
+    list_id, _, data = _new_list(bench, PLAYLIST_TRACKS, PLAYLIST_SECONDS)
+    service = bench.service()
+    path = bench.run_dir / f"source-{PLAYLIST_SECONDS}s.webm"
+    path.write_bytes(data)
+    ffmpeg = service.settings.ffmpeg_path
+    bare = [
+        bare_ffmpeg(ffmpeg, path, 192, bench.run_dir / "bare.mp3") for _ in range(PLAYLIST_TRACKS)
+    ]
+    slots = service.settings.max_jobs
+    baseline = sum(bare) / slots
+    playlist = run_playlist(bench, list_id)
+    _PLAYLISTS[id(bench)] = playlist
+    ratio = playlist.seconds / baseline
+    return Result(
+        "playlist",
+        f"{PLAYLIST_TRACKS} different {PLAYLIST_SECONDS // 60}-min tracks as one playlist, "
+        "submit → all done",
+        _s(playlist.seconds),
+        f"bare ffmpeg on the {PLAYLIST_TRACKS} files / {slots} slots {_s(baseline)}",
+        f"{ratio:.2f}x",
+        "≤ 1.15x",
+        ratio <= 1.15,
+        [
+            f"the list read by a worker (flat, one feed request), each entry an ordinary "
+            f"conversion in the client's fair share (window = the worker's {slots} slots); "
+            f"bare ffmpeg one after another: {', '.join(f'{b:.2f}' for b in bare)} s; "
+            f"YTMP3_MAX_JOBS={slots}"
+        ],
+        {"ours": playlist.seconds, "bare": bare, "slots": slots},
+    )
+
+
+def _curl_seconds(url: str) -> tuple[float, int]:
+    """Seconds and bytes of a GET by curl, the body thrown away (a C client: the API is
+    what is measured, not a Python reader)."""
+    out = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total} %{size_download}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    return float(out[0]), int(out[1])
+
+
+def _cat_seconds(paths: list[Path]) -> float:
+    began = time.perf_counter()
+    subprocess.run(["cat", *map(str, paths)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def row_zip(bench: Bench, reps: int = 5) -> Result:
+    """The ZIP of the playlist row's 20 tracks: download throughput against `cat` of the
+    same files to /dev/null, and the API's memory while it streams."""
+    playlist = _PLAYLISTS.get(id(bench))
+    if playlist is None:
+        list_id, _, _ = _new_list(bench, PLAYLIST_TRACKS, PLAYLIST_SECONDS)
+        playlist = _PLAYLISTS[id(bench)] = run_playlist(bench, list_id)
+    service = bench.service()
+    files = [next(iter(bench.media_files(v))) for v in playlist.tracks]
+    size = sum(f.stat().st_size for f in files)
+    url = f"{service.base}/playlists/{playlist.playlist}/zip"
+    _curl_seconds(url)  # warm: the files in the page cache for both
+    _cat_seconds(files)
+    ours: list[float] = []
+    cats: list[float] = []
+    got = 0
+    rss_before = tree_rss(service.api.pid)[0]
+    with RssSampler(service.api.pid, interval=0.01) as sampler:
+        for _ in range(reps):
+            seconds, got = _curl_seconds(url)
+            ours.append(seconds)
+            cats.append(_cat_seconds(files))
+    ratio = statistics.median(c / o for o, c in zip(ours, cats, strict=True))
+    growth = sampler.peak - rss_before
+    flat = growth < 8 * MB  # a few 1 MiB blocks in flight, whatever the archive's size
+    return Result(
+        "zip",
+        f"ZIP of the {PLAYLIST_TRACKS} tracks, download throughput",
+        f"{got / statistics.median(ours) / MB:.0f} MB/s",
+        f"cat of the files {size / statistics.median(cats) / MB:.0f} MB/s",
+        f"{ratio:.2f}x; API {growth / MB:+.1f} MB",
+        "≥ 0.8x; flat",
+        ratio >= 0.8 and flat,
+        [
+            f"{got / MB:.1f} MB archive ({size / MB:.1f} MB of MP3s, stored), fetched by curl "
+            f"to /dev/null, {reps} runs alternated with `cat` of the same files, the median of "
+            f"their ratios; ours {', '.join(_s(x) for x in ours)}, cat "
+            f"{', '.join(_s(x) for x in cats)}; API RSS {rss_before / MB:.1f} MB before, "
+            f"peak {sampler.peak / MB:.1f} MB while streaming ({sampler.samples} samples)"
+        ],
+        {"ours": ours, "cat": cats, "bytes": got, "rss_growth": growth},
+    )
+
+
+def row_fairshare(bench: Bench) -> Result:
+    """A single video's submit → done while a 20-track playlist runs (another client),
+    against the same video alone."""
+    service = bench.service(trusted_proxies="127.0.0.1")
+    data = audio(PLAYLIST_SECONDS)
+    alone = _single(bench, service.port, bench.new_video(data))
+    list_id, _, _ = _new_list(bench, PLAYLIST_TRACKS, PLAYLIST_SECONDS)
+    result: dict[str, Any] = {}
+
+    def playlist() -> None:
+        result["playlist"] = run_playlist(bench, list_id)
+
+    runner = threading.Thread(target=playlist, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not any(job.startswith(bench.prefix) for job in _running(bench)):
+        if time.monotonic() > deadline:
+            raise BenchError("the playlist's conversions never started")
+        time.sleep(0.05)
+    single = _single(bench, service.port, bench.new_video(data))
+    runner.join(timeout=900)
+    whole: Playlist | None = result.get("playlist")
+    if whole is None:
+        raise BenchError("the playlist did not finish")
+    ratio = single / alone
+    return Result(
+        "fairshare",
+        f"a single video's submit → done while another client's {PLAYLIST_TRACKS}-track "
+        "playlist runs",
+        _s(single),
+        f"the same video alone {_s(alone)}",
+        f"{ratio:.2f}x",
+        "≤ 2x",
+        ratio <= 2.0,
+        [
+            f"{PLAYLIST_SECONDS // 60}-min tracks; the playlist took {_s(whole.seconds)} in "
+            f"all; the single video entered ARQ's queue at once, behind at most the "
+            f"playlist's window (YTMP3_MAX_JOBS={service.settings.max_jobs} slots)"
+        ],
+        {"single": single, "alone": alone, "playlist": whole.seconds},
+    )
+
+
+def _single(bench: Bench, port: int, video_id: str) -> float:
+    """Submit → done of one video, as another client than the playlist's (its
+    X-Forwarded-For is believed from the trusted loopback)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        started = time.time()
+        conn.request(
+            "POST", "/submit", body=submit_body(video_id),
+            headers={"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.9"},
+        )  # fmt: skip
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    if response.status != 201:
+        raise BenchError(f"submit: HTTP {response.status} {answer}")
+    return bench.finish(answer["data"]["id"], started).seconds
+
+
+def _running(bench: Bench) -> list[str]:
+    found = cast(dict[bytes, bytes], bench.redis.hgetall(keys.running_key()))
+    return [k.decode() for k in found]
+
+
 ROWS: dict[str, Callable[[Bench], Result]] = {
     "convert": row_convert,
     "pickup": row_pickup,
@@ -646,4 +883,7 @@ ROWS: dict[str, Callable[[Bench], Result]] = {
     "streaming": row_streaming,
     "convert-hour": row_convert_hour,
     "auth": row_auth,
+    "playlist": row_playlist,
+    "zip": row_zip,
+    "fairshare": row_fairshare,
 }

@@ -7,7 +7,7 @@ it needs them, and knows its length before the first byte, so the response can s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,25 @@ def m3u8(title: str | None, tracks: Sequence[Track], names: Sequence[str]) -> st
         lines.append(f"#EXTINF:{seconds},{label}")
         lines.append(name)
     return "\n".join(lines) + "\n"
+
+
+BLOCK = 1024 * 1024
+
+
+def blocks(parts: Iterable[bytes], size: int = BLOCK) -> Iterator[bytes]:
+    """`parts` (zipstream's 64 KiB reads) joined into blocks of about `size`: a response
+    sends each block with one hop to a thread and one write, not sixteen. Memory stays
+    at one block whatever the archive's size."""
+    pending: list[bytes] = []
+    held = 0
+    for part in parts:
+        pending.append(part)
+        held += len(part)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def archive(title: str | None, tracks: Iterable[Track]) -> ZipStream:

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ytmp3.api.archive import Track, archive
+from ytmp3.api.archive import Track, archive, blocks
 from ytmp3.api.deps import ResourcesDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
@@ -188,7 +188,7 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
     # a plain iterator: Starlette reads it in its thread pool, so file reads never block
-    return StreamingResponse(iter(zs), media_type="application/zip", headers=headers)
+    return StreamingResponse(blocks(zs), media_type="application/zip", headers=headers)
 
 
 _ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {
