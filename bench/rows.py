@@ -635,7 +635,7 @@ def row_auth(bench: Bench, seconds: float = 5, rounds: int = 2, connections: int
     )
 
 
-# --------------------------------------------------------------------------- 9-11: playlists
+# --------------------------------------------------------------------------- 10-12: playlists
 
 PLAYLIST_TRACKS = 20
 PLAYLIST_SECONDS = 180

@@ -200,7 +200,11 @@ def settings_env(settings: Settings, port: int) -> dict[str, str]:
         YTMP3_MAX_JOBS=str(settings.max_jobs),
         YTMP3_JOB_TIMEOUT=str(settings.job_timeout),
         YTMP3_MIN_FREE_DISK=str(settings.min_free_disk),
+        YTMP3_PLAYLIST_URL=settings.playlist_url,
+        YTMP3_PLAYLIST_MAX=str(settings.playlist_max),
     )
+    if settings.trusted_proxies:
+        env["YTMP3_TRUSTED_PROXIES"] = settings.trusted_proxies
     if settings.redis_url:
         env["YTMP3_REDIS_URL"] = settings.redis_url
     return env
