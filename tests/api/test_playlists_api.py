@@ -175,3 +175,38 @@ async def test_every_playlist_route_is_in_the_openapi_document(
     assert set(paths["/playlists/{playlist}/events"]) == {"get"}
     assert set(paths["/playlists/{playlist}/zip"]) == {"get", "head"}
     assert set(paths["/playlists/{playlist}/zip"]["get"]["responses"]) >= {"200", "404", "409"}
+
+
+async def test_with_keys_every_playlist_route_asks_for_one(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
+    from ytmp3.access import admin
+
+    settings = make_settings(auth="keys")
+    key = await admin.add(settings, "alice", None)
+    good = {"Authorization": f"Bearer {key}"}
+    async with app_client(settings) as client:
+        assert (await client.post("/playlists", json=body())).status_code == 401
+        answer = await client.post("/playlists", json=body(), headers=good)
+        assert answer.status_code == 201
+        playlist = answer.json()["data"]["id"]
+        for method, path in [
+            ("GET", f"/playlists/{playlist}"),
+            ("GET", f"/playlists/{playlist}/events"),
+            ("GET", f"/playlists/{playlist}/zip"),
+            ("HEAD", f"/playlists/{playlist}/zip"),
+        ]:
+            refused = await client.request(method, path)
+            assert refused.status_code == 401, (method, path)
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert (await client.get(f"/playlists/{playlist}", headers=good)).status_code == 200
+        assert (await client.get(f"/playlists/{playlist}/zip", headers=good)).status_code == 409
+
+
+async def test_a_new_playlist_is_refused_when_the_disk_is_full(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
+    async with app_client(make_settings(min_free_disk=10**18)) as client:
+        response = await client.post("/playlists", json=body())
+    assert response.status_code == 507
+    assert_envelope(response.json(), "STORAGE_FULL")

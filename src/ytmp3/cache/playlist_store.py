@@ -85,6 +85,11 @@ class PlaylistStore:
                 pipe.expire(keys.playlist_claim_key(state.playlist_id, state.bitrate), self._ttl)
             await pipe.execute()
 
+    async def owner(self, list_id: str, bitrate: int) -> str | None:
+        """The playlist that claimed (list, bitrate), if any (it may have failed since)."""
+        found = await self._redis.get(keys.playlist_claim_key(list_id, bitrate))
+        return None if found is None else found.decode()
+
     async def claim(
         self, list_id: str, bitrate: int, client: str, *, replacing: str | None = None
     ) -> PlaylistClaim:

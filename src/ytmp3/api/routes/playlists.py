@@ -14,8 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from redis.asyncio import Redis
+from starlette.types import Receive, Scope, Send
 
 from ytmp3.api.archive import Track, archive, blocks
+from ytmp3.api.auth import CallerDep
 from ytmp3.api.deps import ResourcesDep
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
@@ -30,6 +33,7 @@ from ytmp3.api.schemas import (
     playlist_submit_view,
     playlist_view,
 )
+from ytmp3.cache import disk
 from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import enqueue_playlist
 from ytmp3.config import Settings
@@ -52,7 +56,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     201: {"description": "A new playlist was queued (PLAYLIST_QUEUED)"},
     400: error_doc("Not a YouTube playlist or album URL", "INVALID_URL"),
-    **{code: SUBMIT_RESPONSES[code] for code in (413, 422, 429, 503)},
+    **{code: SUBMIT_RESPONSES[code] for code in (413, 422, 429, 503) if code in SUBMIT_RESPONSES},
+    507: error_doc("No room for new conversions on the server's disk", "STORAGE_FULL"),
 }
 
 
@@ -84,7 +89,7 @@ def _view(state: PlaylistState, summary: Summary, settings: Settings) -> Playlis
 
 
 async def submit_playlist(
-    body: PlaylistRequest, request: Request, resources: ResourcesDep
+    body: PlaylistRequest, request: Request, resources: ResourcesDep, caller: CallerDep
 ) -> JSONResponse:
     link = parse_playlist(body.playlist_url)
     if link is None:
@@ -95,7 +100,14 @@ async def submit_playlist(
             error_fields={"playlist_url": "Paste the link of a YouTube playlist or album."},
         )
     store = _store(resources)
-    client = _client(request, resources.settings)
+    settings = resources.settings
+    client = _client(request, settings, caller)
+    if await store.owner(link.playlist_id, body.bitrate) is None:
+        # a new playlist means new conversions: refused as POST /submit refuses one
+        why = await disk.refusal(resources.redis, settings.media_dir, budget=settings.max_disk,
+                                 min_free=settings.min_free_disk)  # fmt: skip
+        if why is not None:
+            raise ApiError(507, "STORAGE_FULL", f"{why} Please try again later.")
     state, created = await store.claim(link.playlist_id, body.bitrate, client)
     status = state.status
     if not created:
@@ -188,7 +200,31 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
     # a plain iterator: Starlette reads it in its thread pool, so file reads never block
-    return StreamingResponse(blocks(zs), media_type="application/zip", headers=headers)
+    if resources.settings.max_disk is None:
+        return StreamingResponse(blocks(zs), media_type="application/zip", headers=headers)
+    response = _StreamedZip(blocks(zs), media_type="application/zip", headers=headers)
+    response.redis = resources.redis
+    response.job_ids = [
+        v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id
+    ]
+    return response
+
+
+class _StreamedZip(StreamingResponse):
+    """A ZIP whose MP3s are marked as being streamed while it is (YTMP3_MAX_DISK removes a
+    file only once no client reads it), and as just used (as a single download does)."""
+
+    redis: Redis
+    job_ids: list[str]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        for job_id in self.job_ids:
+            await disk.downloaded(self.redis, job_id)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for job_id in self.job_ids:
+                await asyncio.shield(disk.download_done(self.redis, job_id))
 
 
 _ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {
