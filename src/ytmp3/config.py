@@ -156,7 +156,6 @@ class Settings(BaseSettings):
     def _template(cls, value: str) -> str:
         return _url_template(value)
 
-    @field_validator("rate_limit", "auth_fail_limit")
     @field_validator("playlist_url")
     @classmethod
     def _playlist_template(cls, value: str) -> str:
@@ -166,7 +165,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_fail_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
