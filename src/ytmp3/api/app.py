@@ -35,6 +35,7 @@ from ytmp3.api.routes import (
     status,
     submit,
 )
+from ytmp3.api.stream_slots import StreamSlots
 from ytmp3.cache.connection import Store
 from ytmp3.cache.events import EventHub
 from ytmp3.cache.job_store import JobStore

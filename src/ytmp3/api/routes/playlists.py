@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,11 +19,13 @@ from starlette.types import Receive, Scope, Send
 
 from ytmp3.api.archive import Track, archive, blocks
 from ytmp3.api.auth import CallerDep
-from ytmp3.api.deps import ResourcesDep
+from ytmp3.api.client_address import client_identity
+from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
-from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse
+from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse, too_many_streams
+from ytmp3.api.routes.status import _EventStream as EventStream
 from ytmp3.api.routes.submit import RESPONSES as SUBMIT_RESPONSES
 from ytmp3.api.routes.submit import _client, enforce_rate_limit
 from ytmp3.api.schemas import (
@@ -132,12 +134,21 @@ async def playlist_status(playlist: str, resources: ResourcesDep) -> JSONRespons
     return envelope(view, f"The playlist is {view.status}.", "STATUS")
 
 
-async def playlist_events(playlist: str, resources: ResourcesDep) -> StreamingResponse:
+async def playlist_events(
+    playlist: str, request: Request, resources: ResourcesDep
+) -> StreamingResponse:
     store = _store(resources)
-    first = await _load(store, playlist)
+    first = await _load(store, playlist)  # an unknown id takes no stream slot
     settings = resources.settings
+    # one of the client's open event streams, as a conversion's stream is (README)
+    client = client_identity(client_of(request, settings))
+    if not resources.streams.take(client):
+        raise too_many_streams(settings.stream_bound)
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def release() -> None:
+        resources.streams.give_back(client)
+
+    async def stream() -> AsyncGenerator[bytes, None]:
         state, summary = first
         sent = ""
         quiet_since = time.monotonic()
@@ -158,8 +169,9 @@ async def playlist_events(playlist: str, resources: ResourcesDep) -> StreamingRe
                 return
             state, summary = found
 
-    return StreamingResponse(
+    return EventStream(
         stream(),
+        release,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -271,6 +283,7 @@ def router(settings: Settings) -> APIRouter:
                 "a few a second at most; the stream ends after done or failed.",
             },
             404: _NOT_FOUND,
+            429: error_doc("Too many streams open from this address", "RATE_LIMITED"),
             503: _UNAVAILABLE,
         },
         summary="Playlist events",
