@@ -231,3 +231,16 @@ async def test_session_tells_the_page_whether_a_key_is_needed(
     async with app_client(make_settings(auth=auth), store=Store.from_url(None)) as client:
         answer = await client.get("/session")
     assert answer.status_code == 200 and answer.json()["data"]["auth"] == auth
+
+
+async def test_the_document_names_the_bearer_key_for_swagger_uis_authorize_button(
+    make_settings: SettingsFactory, stand_in: StandIn
+) -> None:
+    async with keyed(make_settings(auth="keys")) as (client, key, _):
+        document = (
+            await client.get("/openapi.json", headers={"Authorization": f"Bearer {key}"})
+        ).json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    async with app_client(make_settings(), store=Store.from_url(None)) as client:
+        assert "security" not in (await client.get("/openapi.json")).json()

@@ -21,7 +21,7 @@ from ytmp3.access.gate import Gate
 from ytmp3.access.keys import FileKeys, KeyStore, RedisKeys, key_file
 from ytmp3.access.usage import Usage
 from ytmp3.api import errors
-from ytmp3.api.auth import require_access
+from ytmp3.api.auth import BEARER_SCHEME, require_access
 from ytmp3.api.deps import Resources
 from ytmp3.api.middleware import install_middleware
 from ytmp3.api.routes import (
@@ -152,7 +152,26 @@ def create_app(
     ):
         app.include_router(router, dependencies=guard)
     app.mount("/static", _StaticFiles(directory=page.STATIC_DIR), name="static")
+    if settings.auth == "keys":
+        _document_keys(app)
     return app
+
+
+def _document_keys(app: FastAPI) -> None:
+    """The bearer key in /openapi.json (FastAPI's documented way to extend the document),
+    so Swagger UI shows its "Authorize" button."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = (
+                BEARER_SCHEME
+            )
+            schema["security"] = [{"bearer": []}]
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def open_keys(settings: Settings, store: Store, redis: ArqRedis) -> KeyStore:
