@@ -7,25 +7,9 @@ again; it decides what it accepts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
-from ytmp3.model.video_url import parse_video_id
-
-LIST_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{2,64}\Z")
-_HOSTS = frozenset(
-    {
-        "youtube.com",
-        "www.youtube.com",
-        "m.youtube.com",
-        "music.youtube.com",
-        "youtube-nocookie.com",
-        "www.youtube-nocookie.com",
-        "youtu.be",
-        "www.youtu.be",
-    }
-)
+from ytmp3.model.video_url import parse_playlist, parse_video_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,35 +30,13 @@ def unique(targets: list[Target]) -> list[Target]:
     return kept
 
 
-def list_id(text: str) -> str | None:
-    """The `list=` of a YouTube link (a playlist page, or a video in a list), else None."""
-    text = text.strip()
-    if "://" not in text:
-        text = "https://" + text
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    if (parts.hostname or "").lower() not in _HOSTS or "@" in parts.netloc:
-        return None
-    values = parse_qs(parts.query).get("list", [])
-    if len(values) != 1 or not LIST_ID_RE.match(values[0]):
-        return None
-    return values[0]
-
-
-def _is_playlist_page(text: str) -> bool:
-    path = urlsplit(text.strip() if "://" in text else "https://" + text.strip()).path
-    return path.rstrip("/") == "/playlist"
-
-
 def classify(text: str, *, whole_lists: bool) -> Target | None:
     """A playlist page is a list; a video is a video, even in a list (`&list=` is ignored,
     as the API does) unless `whole_lists`; anything else is None."""
     video = parse_video_id(text)
-    listed = list_id(text)
-    if listed is not None and (whole_lists if video else _is_playlist_page(text)):
-        return Target(text.strip(), is_list=True, ident=listed)
+    listed = parse_playlist(text)  # the API's own rules: one parser for both
+    if listed is not None and (whole_lists or listed.video_id is None):
+        return Target(text.strip(), is_list=True, ident=listed.playlist_id)
     if video is not None:
         return Target(text.strip(), is_list=False, ident=video)
     return None
