@@ -236,35 +236,41 @@ function note(job, text) {
   job.item.querySelector(".job-error").textContent = text;
 }
 
-function watch(job) {
-  if (job.finished || job.source || job.timer) return;
+// Follow a conversion or a playlist over its event stream: `render` at each change,
+// `poll` instead when too many streams are open or the server refuses one.
+function stream(item, url, render, poll) {
+  if (item.finished || item.source || item.timer) return;
   if (streams >= MAX_STREAMS) {
-    poll(job);
+    poll(item);
     return;
   }
-  const source = new EventSource(`/status/${encodeURIComponent(job.id)}/events`);
-  job.source = source;
+  const source = new EventSource(url);
+  item.source = source;
   streams += 1;
   source.onmessage = (message) => {
     let data = null;
     try { data = JSON.parse(message.data); } catch (_) { return; }
-    note(job, "");
-    render(job, data);
+    note(item, "");
+    render(item, data);
   };
   source.addEventListener("expired", () => {
-    stopWatching(job);
-    expired(job);
+    stopWatching(item);
+    expired(item);
   });
   source.onerror = () => {
-    if (job.finished) return;
+    if (item.finished) return;
     if (source.readyState === EventSource.CLOSED) {
       // The server refused the stream (unknown id, service down): ask once, then retry.
-      stopWatching(job);
-      poll(job);
+      stopWatching(item);
+      poll(item);
     } else {
-      note(job, "Connection lost. Reconnecting…");
+      note(item, "Connection lost. Reconnecting…");
     }
   };
+}
+
+function watch(job) {
+  stream(job, `/status/${encodeURIComponent(job.id)}/events`, render, poll);
 }
 
 function stopWatching(job) {
@@ -473,33 +479,7 @@ function renderTrack(row, entry) {
 }
 
 function watchPlaylist(list) {
-  if (list.finished || list.source || list.timer) return;
-  if (streams >= MAX_STREAMS) {
-    pollPlaylist(list);
-    return;
-  }
-  const source = new EventSource(`/playlists/${encodeURIComponent(list.id)}/events`);
-  list.source = source;
-  streams += 1;
-  source.onmessage = (message) => {
-    let data = null;
-    try { data = JSON.parse(message.data); } catch (_) { return; }
-    note(list, "");
-    renderPlaylist(list, data);
-  };
-  source.addEventListener("expired", () => {
-    stopWatching(list);
-    expired(list);
-  });
-  source.onerror = () => {
-    if (list.finished) return;
-    if (source.readyState === EventSource.CLOSED) {
-      stopWatching(list);
-      pollPlaylist(list);
-    } else {
-      note(list, "Connection lost. Reconnecting…");
-    }
-  };
+  stream(list, `/playlists/${encodeURIComponent(list.id)}/events`, renderPlaylist, pollPlaylist);
 }
 
 function pollPlaylist(list) {
