@@ -1,21 +1,31 @@
-"""A playlist's ZIP: its finished MP3s as they are on disk, and a playlist.m3u8.
+"""A playlist's ZIP: its finished MP3s as they are on disk or in the bucket, and a
+playlist.m3u8.
 
-zipstream-ng writes the archive while it is read, straight from the files (nothing
-assembled on disk or in memory), stored (MP3s don't compress), with ZIP64 records when
-it needs them, and knows its length before the first byte, so the response can say it.
+zipstream-ng writes the archive while it is read, straight from the files or objects
+(nothing assembled on disk or in memory), stored (MP3s don't compress), with ZIP64
+records when it needs them, and knows its length before the first byte (an object's
+size is known from its HEAD), so the response can say it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from zipstream import ZIP_STORED, ZipStream
 
-from ytmp3.api.disposition import safe_stem
+from ytmp3.model.disposition import safe_stem
 
 M3U = "playlist.m3u8"
+
+
+@dataclass(frozen=True)
+class Blob:
+    """An MP3 read as it is zipped (an object in a bucket), of a size known up front."""
+
+    size: int
+    chunks: Callable[[], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class Track:
     position: int
     title: str | None
     duration: float | None
-    path: Path | None  # the finished MP3; None: the entry failed
+    path: Path | Blob | None  # the finished MP3; None: the entry failed
     failure: str | None = None  # why, for the m3u8's comment
 
 
@@ -90,7 +100,9 @@ def archive(title: str | None, tracks: Iterable[Track]) -> ZipStream:
     names = member_names(tracks)
     zs = ZipStream(compress_type=ZIP_STORED, sized=True)
     for track, name in zip(tracks, names, strict=True):
-        if track.path is not None:
+        if isinstance(track.path, Path):
             zs.add_path(str(track.path), name)
+        elif track.path is not None:
+            zs.add(track.path.chunks(), name, size=track.path.size)
     zs.add(m3u8(title, tracks, names).encode(), M3U)
     return zs
