@@ -4,7 +4,8 @@
 one process, about 110 MB, answering in ~3 s) on a given address and folder, with one
 identity whose keys are ACCESS_KEY/SECRET_KEY, and waits until its S3 port answers.
 The `s3_server` fixture starts one per test session on loopback; `s3_settings` hands a
-test settings whose storage is a prefix of its own in the session's bucket. A test that
+test settings whose storage is a prefix of its own in the session's bucket (a child
+process gets them through tests.harness.settings_env). A test that
 builds its own network (several hosts) calls `start_seaweedfs` with its address.
 """
 
@@ -196,17 +197,6 @@ def s3_values(server: SeaweedFS, prefix: str) -> dict[str, Any]:
         "aws_access_key_id": ACCESS_KEY,
         "aws_secret_access_key": SECRET_KEY,
         "aws_region": REGION,
-    }
-
-
-def s3_env(server: SeaweedFS, prefix: str) -> dict[str, str]:
-    """The same, as a child process's environment."""
-    return {
-        "YTMP3_STORAGE": f"s3://{BUCKET}/{prefix}",
-        "YTMP3_S3_ENDPOINT": server.endpoint,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": REGION,
     }
 
 

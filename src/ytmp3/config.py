@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -256,7 +257,8 @@ class Settings(BaseSettings):
     @field_validator("storage")
     @classmethod
     def _storage(cls, value: str) -> str:
-        parse_storage(value)
+        if parse_storage(value) is not None and importlib.util.find_spec("obstore") is None:
+            raise ValueError("a bucket needs the s3 extra: pip install 'ytmp3[s3]'")
         return value.strip()
 
     @field_validator("s3_endpoint")
