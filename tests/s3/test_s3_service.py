@@ -13,14 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_audio, submit_body, wait_finished
-from tests.harness import service
+from tests.conftest import make_audio, submit_body, update_job, wait_finished
+from tests.harness import app_client, free_port, service
 from tests.integration.test_playlists import submit_playlist, wait_playlist
 from tests.stand_in import Source, StandIn
 from ytmp3.cache import disk, keys
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
 from ytmp3.jobs.cleanup import sweep_media
+from ytmp3.model.job import Status
 from ytmp3.storage import open_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -185,3 +186,17 @@ async def test_the_budget_evicts_objects(
         assert kept.job_id == ids[-1] and await disk.used(redis) == kept.size
     finally:
         await redis.aclose()
+
+
+async def test_a_bucket_out_of_reach_is_503_in_the_envelope(
+    s3_settings: SettingsFactory, redis_url: str, stand_in: StandIn
+) -> None:
+    settings = s3_settings(redis_url=redis_url, s3_endpoint=f"http://127.0.0.1:{free_port()}")
+    store = Store.from_url(redis_url)
+    async with app_client(settings, store=store) as client:
+        job = (await client.post("/submit", json=submit_body("s3down00001"))).json()["data"]["id"]
+        await update_job(settings, store, job, status=Status.DONE)
+        answer = await client.get(f"/download-music/{job}")
+        again = await client.post("/submit", json=submit_body("s3down00001"))
+    assert answer.status_code == 503 and answer.json()["message_code"] == "SERVICE_UNAVAILABLE"
+    assert again.status_code == 503 and again.json()["message_code"] == "SERVICE_UNAVAILABLE"

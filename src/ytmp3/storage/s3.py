@@ -1,13 +1,18 @@
 """The MP3s as objects in a bucket (YTMP3_STORAGE=s3://BUCKET/PREFIX), through obstore:
 `PREFIX<job id>.mp3`, put whole by the worker that made it (a multipart upload for a
-large one, which S3 shows only once it is complete), read by the API in ranges."""
+large one, which S3 shows only once it is complete), read by the API in ranges.
+
+A download is read as a run of short ranged GETs (READ bytes each, the next one fetched
+while the last is sent), not one GET held open for as long as the client takes: a slow
+client holds no request to the bucket, every request has a short deadline, and memory
+stays at two blocks a download."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import obstore
 from obstore.exceptions import BaseError
@@ -17,8 +22,8 @@ from ytmp3.config import BucketPlace, Settings
 from ytmp3.storage import media
 from ytmp3.storage.base import StorageError, Stored
 
-# what one read hands on: large enough for few hops, small enough for flat memory
-CHUNK = 256 * 1024
+# one ranged GET of a download: few requests, and memory flat (two blocks a download)
+READ = 1024 * 1024
 PART = 8 * 1024 * 1024  # a multipart upload's part (S3's least is 5 MiB)
 DELETE_BATCH = 1000  # S3's most per DeleteObjects
 
@@ -49,8 +54,11 @@ class Bucket:
             client_options={
                 "allow_http": bool(endpoint and endpoint.startswith("http:")),
                 "connect_timeout": timedelta(seconds=5),
-                "timeout": timedelta(seconds=300),
+                # a block read, a part uploaded, a listing page: each request is short
+                "timeout": timedelta(seconds=120),
             },
+            # a few quick tries, not obstore's 10 over 3 minutes: a request waits on this
+            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=10)},
             **config,  # type: ignore[arg-type]
         )
 
@@ -103,20 +111,38 @@ class Bucket:
         return None
 
     async def open(self, job_id: str, start: int, end: int) -> AsyncIterator[bytes] | None:
+        key = _key(job_id)
         try:
-            result = await obstore.get_async(
-                self.store, _key(job_id), options={"range": (start, end)}
-            )
+            first = await self._block(key, start, min(end, start + READ)) if end > start else b""
         except FileNotFoundError:
             return None
+        return self._blocks(key, first, start + len(first), end)
+
+    async def _blocks(self, key: str, first: bytes, at: int, end: int) -> AsyncIterator[bytes]:
+        block, pending = first, None
+        try:
+            while block:
+                if at < end:
+                    pending = asyncio.ensure_future(self._block(key, at, min(end, at + READ)))
+                yield block
+                block, pending = (await pending if pending is not None else b""), None
+                at += len(block)
+        finally:
+            if pending is not None:
+                pending.cancel()  # the client went away: the read ahead is not wanted
+
+    async def _block(self, key: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(await obstore.get_range_async(self.store, key, start=start, end=end))
+        except FileNotFoundError:
+            raise
         except (BaseError, OSError) as exc:
             raise StorageError(str(exc)) from exc
-        return _bytes(result.stream(min_chunk_size=CHUNK))
 
     def chunks(self, job_id: str, size: int) -> Iterator[bytes]:
-        result = obstore.get(self.store, _key(job_id))
-        for chunk in result.stream(min_chunk_size=CHUNK):
-            yield bytes(chunk)
+        key = _key(job_id)
+        for at in range(0, size, READ):
+            yield bytes(obstore.get_range(self.store, key, start=at, end=min(size, at + READ)))
 
     async def presign(self, job_id: str, seconds: int) -> str:
         try:
@@ -128,8 +154,3 @@ class Bucket:
 
     async def close(self) -> None:
         return None
-
-
-async def _bytes(stream: AsyncIterable[Any]) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield bytes(chunk)
