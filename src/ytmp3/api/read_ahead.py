@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 
-async def read_ahead(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def read_ahead(blocks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
     """`blocks`, each made in a thread while the one before is sent: the reads and the
     ZIP's checksum run beside the socket's writes instead of between them (the ZIP row of
     bench/RESULTS.md). Starlette's own iteration of a plain iterator does one then the other.
