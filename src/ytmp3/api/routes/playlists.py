@@ -17,12 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ytmp3.api.archive import Blob, Track, archive, blocks
+from ytmp3.api.archive import Blob, Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
+from ytmp3.api.read_ahead import read_ahead
 from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse, too_many_streams
 from ytmp3.api.routes.status import _EventStream as EventStream
 from ytmp3.api.routes.submit import RESPONSES as SUBMIT_RESPONSES
@@ -233,11 +234,12 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # a plain iterator: Starlette reads it in its thread pool, so file (and object)
-    # reads never block the loop
+    # made in a thread, so file (and object) reads never block the loop
     if resources.settings.max_disk is None:
-        return StreamingResponse(blocks(zs), media_type="application/zip", headers=headers)
-    response = StreamedBody(blocks(zs), media_type="application/zip", headers=headers)
+        return StreamingResponse(
+            read_ahead(iter(zs)), media_type="application/zip", headers=headers
+        )
+    response = StreamedBody(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
     return marked(response, resources.redis, _done_ids(summary))
 
 
