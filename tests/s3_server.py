@@ -114,9 +114,12 @@ def start_seaweedfs(
     preexec: Callable[[], Any] | None = None,
     argv_prefix: tuple[str, ...] = (),
 ) -> SeaweedFS:
-    """`weed server -s3` on `host`, its data in `data_dir`, up and answering S3.
+    """`weed server -s3` on `host`, its data in `data_dir`, up and answering S3 (its
+    endpoint: `.endpoint`, base port + 6).
 
-    `argv_prefix` runs it inside something (`ip netns exec NAME`, say)."""
+    `argv_prefix` runs it inside something (`ip netns exec NAME`, say); then give
+    `base_port` (free ports are looked for in this process's namespace) and make sure
+    this process can reach `host` (the answer is waited for from here)."""
     base = base_port if base_port is not None else _free_base_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3.json"

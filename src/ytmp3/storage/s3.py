@@ -36,7 +36,7 @@ def _key(job_id: str) -> str:
 
 class Bucket:
     def __init__(self, settings: Settings, place: BucketPlace) -> None:
-        secret = settings.aws_secret_access_key
+        secret, endpoint = settings.aws_secret_access_key, settings.s3_endpoint
         config: dict[str, str] = {}
         if settings.aws_access_key_id:
             config["access_key_id"] = settings.aws_access_key_id
@@ -44,10 +44,9 @@ class Bucket:
             config["secret_access_key"] = secret.get_secret_value()
         if settings.aws_region:
             config["region"] = settings.aws_region
-        if settings.s3_endpoint:
-            config["endpoint"] = settings.s3_endpoint
+        if endpoint:
+            config["endpoint"] = endpoint
         self.place = place
-        endpoint = settings.s3_endpoint
         self.store = S3Store(
             place.bucket,
             prefix=place.prefix or None,
@@ -56,7 +55,8 @@ class Bucket:
             client_options={
                 "allow_http": bool(endpoint and endpoint.startswith("http:")),
                 "connect_timeout": timedelta(seconds=5),
-                # a block read, a part uploaded, a listing page: each request is short
+                # each request: a part uploaded, a listing page, a download's stream (taken
+                # up again where it stopped when this cuts it)
                 "timeout": timedelta(seconds=120),
             },
             # a few quick tries, not obstore's 10 over 3 minutes: a request waits on this
