@@ -113,13 +113,15 @@ def start_seaweedfs(
     base_port: int | None = None,
     preexec: Callable[[], Any] | None = None,
     argv_prefix: tuple[str, ...] = (),
+    volumes: int = 8,
 ) -> SeaweedFS:
     """`weed server -s3` on `host`, its data in `data_dir`, up and answering S3 (its
     endpoint: `.endpoint`, base port + 6).
 
     `argv_prefix` runs it inside something (`ip netns exec NAME`, say); then give
     `base_port` (free ports are looked for in this process's namespace) and make sure
-    this process can reach `host` (the answer is waited for from here)."""
+    this process can reach `host` (the answer is waited for from here). It holds at most
+    `volumes` volumes of 64 MB (made as needed): an upload past that is refused (500)."""
     base = base_port if base_port is not None else _free_base_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "s3.json"
@@ -146,7 +148,7 @@ def start_seaweedfs(
         "-s3.port.lance=0",
         # small volumes, few of them: the test data is megabytes, and startup is faster
         "-master.volumeSizeLimitMB=64",
-        "-volume.max=8",
+        f"-volume.max={volumes}",
         "-metricsPort=0",
     ]
     log = data_dir / "weed.log"
