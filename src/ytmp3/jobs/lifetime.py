@@ -21,3 +21,13 @@ def kill_group(pid: int) -> None:
     """Kill the process group `pid` leads (it and whatever it started), if it is still there."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def lower_priority(pgid: int, by: int) -> None:
+    """Run the process group `pgid` leads `by` nice levels below this process (a process
+    may lower its children's priority, never raise it back without privileges)."""
+    if by <= 0:
+        return
+    nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + by)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.setpriority(os.PRIO_PGRP, pgid, nice)
