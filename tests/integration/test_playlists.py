@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -14,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_audio, submit_body, wait_finished, wait_for
-from tests.integration.helpers import assert_mp3, service
+from tests.conftest import IN_CI, make_audio, submit_body, wait_finished, wait_for
+from tests.integration.helpers import assert_mp3, fetch_servers_of, processes_mentioning, service
 from tests.stand_in import MISSING_VIDEO, Feed, Source, StandIn
 from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
+from ytmp3.jobs.convert import BULK_NICE
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 SettingsFactory = Callable[..., Settings]
@@ -220,3 +222,61 @@ async def test_a_single_video_is_not_stuck_behind_another_clients_playlist(
         final = await wait_playlist(client, playlist, timeout=180)
         assert final["status"] == "done" and final["done"] == 30
         assert time.monotonic() - single_at > 2.0  # the playlist went on well after
+
+
+async def test_entries_run_niced_and_a_single_submission_of_one_starts_at_once(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
+) -> None:
+    """The playlist's window fills the worker's two slots with niced entries; a single
+    submission of its last entry (another client) takes the spare slot at once, ahead of
+    the entry before it, at the worker's own priority: not slowed as bulk."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base + BULK_NICE > 19:
+        message = f"this process runs at nice {base}: no room for the entries' {BULK_NICE} more"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    audio = make_audio(5)
+    entries = [f"niceEntry{n:02d}" for n in range(4)]
+    stand_in.feeds["PLniceList"] = Feed([(v, v, 5.0) for v in entries])
+    for video_id in entries:
+        # each download takes ~4 s (the processes are there to look at), until released
+        stand_in.sources[video_id] = Source(
+            audio, bytes_per_second=len(audio) // 4, hurry_on_release=True
+        )
+    settings = make_settings(redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY)
+    async with service(settings) as client:
+        await started(settings)
+        playlist = await submit_playlist(
+            client, "PLniceList", headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+
+        async def jobs() -> list[str] | None:
+            data = (await client.get(f"/playlists/{playlist}")).json()["data"]
+            return [e["job_id"] for e in data["entries"]] if data["entries"] else None
+
+        first, second, third, last = await wait_for(jobs, timeout=30)
+        shared = await client.post(
+            "/submit", json=submit_body(entries[3]), headers={"X-Forwarded-For": "198.51.100.2"}
+        )
+        assert shared.json()["message_code"] == "REQUEST_EXISTS"
+        assert shared.json()["data"]["id"] == last
+
+        def ffmpegs() -> dict[str, list[int]] | None:
+            found = {job: processes_mentioning(job) for job in (first, second, last)}
+            return found if all(found.values()) else None
+
+        running = await wait_for(ffmpegs, timeout=30)
+        nice = {
+            job: {os.getpriority(os.PRIO_PROCESS, p) for p in pids} for job, pids in running.items()
+        }
+        assert nice == {first: {base + BULK_NICE}, second: {base + BULK_NICE}, last: {base}}
+        (server,) = fetch_servers_of(os.getpid())
+        downloads = [os.getpriority(os.PRIO_PROCESS, pid) for pid in fetch_servers_of(server)]
+        assert sorted(downloads) == [base, base + BULK_NICE, base + BULK_NICE]
+        # the entry before it waits for the window, as every entry of the list would
+        status = (await client.get(f"/status/{third}")).json()["data"]["status"]
+        assert status == "queued"
+        stand_in.release_stalls.set()
+        final = await wait_playlist(client, playlist, timeout=60)
+        assert final["status"] == "done" and final["done"] == 4

@@ -201,6 +201,7 @@ async def _convert_with_retries(
     job = Job(
         url=settings.source_url.format(video_id=tracker.state.video_id),
         max_duration=settings.max_duration,
+        nice=nice,
     )
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
@@ -213,7 +214,6 @@ async def _convert_with_retries(
                 listener=tracker,
                 cores=cores,
                 stall_timeout=settings.stall_timeout,
-                nice=nice,
             )
         except ConversionError as exc:
             if not exc.retryable or delay is None:

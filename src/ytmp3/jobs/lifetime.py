@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 
 def die_with_parent() -> None:
@@ -31,3 +32,16 @@ def lower_priority(pgid: int, by: int) -> None:
     nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + by)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.setpriority(os.PRIO_PGRP, pgid, nice)
+
+
+def child_setup(nice: int = 0) -> Callable[[], None]:
+    """What a child runs before its program: die with its parent, and `nice` levels
+    below it (set before the program starts: none of its work runs at our priority)."""
+    if nice <= 0:
+        return die_with_parent
+
+    def setup() -> None:
+        die_with_parent()
+        os.nice(nice)
+
+    return setup

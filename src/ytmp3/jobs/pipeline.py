@@ -22,7 +22,7 @@ from ytmp3.jobs.encode.parallel import Outcome, ParallelEncoder
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.fetch.youtube import classified
-from ytmp3.jobs.lifetime import die_with_parent, kill_group, lower_priority
+from ytmp3.jobs.lifetime import child_setup, kill_group
 from ytmp3.model.failures import ended, failure, human_duration
 from ytmp3.model.job import ErrorCode
 
@@ -115,7 +115,6 @@ async def convert(
     listener: Listener,
     cores: Callable[[], int] = lambda: 1,
     stall_timeout: float = STALL_TIMEOUT,
-    nice: int = 0,
 ) -> Output:
     """Download and convert into `out` (a temporary name); raise ConversionError.
 
@@ -126,7 +125,7 @@ async def convert(
     live stream never starts (LIVE_STREAM, refused by the download itself): neither
     holds a worker's slot until the job's timeout.
 
-    `nice` > 0: bulk (a playlist's entry): its processes run that many nice levels
+    `job.nice` > 0: bulk (a playlist's entry): its processes run that many nice levels
     lower, and one ffmpeg encodes it (the parallel encoder costs more CPU in all, and
     bulk conversions keep every core busy already)."""
     data_r, data_w = os.pipe()
@@ -141,7 +140,6 @@ async def convert(
             download = await fetcher.spawn(job, data_w, events_w)
         except FetchServerError as exc:
             raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=str(exc)) from exc
-        lower_priority(download.pid, nice)
         for fd in (data_w, events_w):
             os.close(fd)
         data_w = events_w = -1
@@ -153,7 +151,7 @@ async def convert(
         info = asyncio.ensure_future(state.info_seen.wait())
         await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
         info.cancel()
-        if not nice and parallel_pays(cores(), state.duration):
+        if not job.nice and parallel_pays(cores(), state.duration):
             converter = ParallelEncoder(
                 ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
                 cores=cores, duration=state.duration,
@@ -163,9 +161,8 @@ async def convert(
             process = await asyncio.create_subprocess_exec(
                 *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
                 stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=die_with_parent,
+                start_new_session=True, preexec_fn=child_setup(job.nice),
             )  # fmt: skip
-            lower_priority(process.pid, nice)
             converter = _Single(process)
         watchdog.converter = converter
         # The processes hold the pipe now; ours would keep it from ending.

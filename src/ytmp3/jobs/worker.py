@@ -47,6 +47,12 @@ CLEANUP_SECONDS = {0, 30}
 # The fair queue's catch-up: a window left short by a refill lost with its worker
 REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
+# ARQ takes one job more than YTMP3_MAX_JOBS, a slot a playlist's window never fills:
+# the window is the workers' YTMP3_MAX_JOBS (their liveness records), so a single video
+# submitted while a playlist keeps every core busy starts at once, at a normal CPU
+# priority above the entries' (ytmp3.cache.bulk). README "Fair share"; bench row
+# fairshare.
+SPARE_SLOTS = 1
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -169,7 +175,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=False,  # run_worker handles them, across reconnects
-        max_jobs=settings.max_jobs,
+        max_jobs=settings.max_jobs + SPARE_SLOTS,
         # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
         # ARQ's own limit is only a backstop.
         job_timeout=settings.job_timeout + 30,
