@@ -271,6 +271,10 @@ async def test_entries_run_niced_and_a_single_submission_of_one_starts_at_once(
             job: {os.getpriority(os.PRIO_PROCESS, p) for p in pids} for job, pids in running.items()
         }
         assert nice == {first: {base + BULK_NICE}, second: {base + BULK_NICE}, last: {base}}
+        if Path("/proc/self/autogroup").exists():
+            # ffmpeg leads a session, an autogroup of its own: the group is niced too
+            entry = Path(f"/proc/{running[first][0]}/autogroup").read_text().split()
+            assert entry[-2:] == ["nice", str(base + BULK_NICE)]
         (server,) = fetch_servers_of(os.getpid())
         downloads = [os.getpriority(os.PRIO_PROCESS, pid) for pid in fetch_servers_of(server)]
         assert sorted(downloads) == [base, base + BULK_NICE, base + BULK_NICE]

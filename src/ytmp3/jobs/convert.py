@@ -50,9 +50,12 @@ COVER_REDIRECTS = 3  # followed only on the thumbnail host itself
 # other re-run of a cut attempt is a new ARQ job (ytmp3.jobs.handback).
 ARQ_MAX_TRIES = 2
 # A playlist's entry (ytmp3.cache.bulk) runs this many nice levels below single videos:
-# CPU weight 110 against 1024, so a single video submitted meanwhile gets ~90% of a core
-# it shares with an entry, and the entries still take every core nobody else wants.
-BULK_NICE = 10
+# CPU weight 335 against 1024, so a single video submitted meanwhile gets ~75% of a core
+# it shares with an entry (bench row fairshare 1.23-1.25x), and the entries still take
+# every core nobody else wants. 10 (weight 110) gave the single ~90% but left the
+# entries a tenth of the CPU whenever anything else on the host ran (row playlist
+# 1.8-3.2x on the shared bench machine against 1.19-1.25x at 5).
+BULK_NICE = 5
 
 
 @dataclass

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def die_with_parent() -> None:
@@ -42,6 +43,15 @@ def child_setup(nice: int = 0) -> Callable[[], None]:
 
     def setup() -> None:
         die_with_parent()
-        os.nice(nice)
+        lower_own_priority(nice)
 
     return setup
+
+
+def lower_own_priority(by: int) -> None:
+    """Run `by` nice levels lower, as a process and, on Linux, as an autogroup: a process
+    that started a session of its own (setsid) is weighed against the others as a group,
+    by the group's nice value, and its own nice counts only inside that group."""
+    nice = os.nice(by)
+    with contextlib.suppress(OSError):  # no autogroups here: the nice is enough
+        Path("/proc/self/autogroup").write_text(str(nice))
