@@ -25,16 +25,6 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def lower_priority(pgid: int, by: int) -> None:
-    """Run the process group `pgid` leads `by` nice levels below this process (a process
-    may lower its children's priority, never raise it back without privileges)."""
-    if by <= 0:
-        return
-    nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + by)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.setpriority(os.PRIO_PGRP, pgid, nice)
-
-
 def child_setup(nice: int = 0) -> Callable[[], None]:
     """What a child runs before its program: die with its parent, and `nice` levels
     below it (set before the program starts: none of its work runs at our priority)."""
