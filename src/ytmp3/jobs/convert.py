@@ -27,6 +27,7 @@ from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
 from ytmp3.jobs.heartbeat import Presence
+from ytmp3.jobs.priority import Yielding
 from ytmp3.jobs.room import make_room
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
@@ -49,13 +50,12 @@ COVER_REDIRECTS = 3  # followed only on the thumbnail host itself
 # claiming it (so no liveness record names it), once ARQ's in-progress key lapses. Any
 # other re-run of a cut attempt is a new ARQ job (ytmp3.jobs.handback).
 ARQ_MAX_TRIES = 2
-# A playlist's entry (ytmp3.cache.bulk) runs this many nice levels below single videos:
-# CPU weight 335 against 1024, so a single video submitted meanwhile gets ~75% of a core
-# it shares with an entry (bench row fairshare 1.23-1.25x), and the entries still take
-# every core nobody else wants. 10 (weight 110) gave the single ~90% but left the
-# entries a tenth of the CPU whenever anything else on the host ran (row playlist
-# 1.8-3.2x on the shared bench machine against 1.19-1.25x at 5).
-BULK_NICE = 5
+# A playlist's entry (ytmp3.cache.bulk) runs this many nice levels below single videos
+# while one converts in its worker (jobs/priority.py): CPU weight 110 against 1024, so
+# the single video gets ~90% of a core it shares with an entry. Only then: niced for
+# good, a playlist got a tenth of the CPU whenever anything else on the host ran (row
+# playlist 1.8-3.3x on the shared bench machine).
+BULK_NICE = 10
 
 
 @dataclass
@@ -71,6 +71,7 @@ class JobContext:
     presence: Presence
     owed: Owed
     cores: CoreShare
+    yielding: Yielding
 
 
 async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
@@ -92,7 +93,10 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
-        with jc.cores.conversion(bulk=nice > 0) as cores:
+        with (
+            jc.cores.conversion(bulk=nice > 0) as cores,
+            contextlib.nullcontext() if nice else jc.yielding.single(),
+        ):
             await _run(jc, tracker, part, cores, nice)
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
@@ -217,6 +221,7 @@ async def _convert_with_retries(
                 listener=tracker,
                 cores=cores,
                 stall_timeout=settings.stall_timeout,
+                yielding=jc.yielding if nice else None,
             )
         except ConversionError as exc:
             if not exc.retryable or delay is None:

@@ -22,7 +22,8 @@ from ytmp3.jobs.encode.parallel import Outcome, ParallelEncoder
 from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.fetch.youtube import classified
-from ytmp3.jobs.lifetime import child_setup, kill_group
+from ytmp3.jobs.lifetime import die_with_parent, kill_group
+from ytmp3.jobs.priority import Yielding
 from ytmp3.model.failures import ended, failure, human_duration
 from ytmp3.model.job import ErrorCode
 
@@ -115,6 +116,7 @@ async def convert(
     listener: Listener,
     cores: Callable[[], int] = lambda: 1,
     stall_timeout: float = STALL_TIMEOUT,
+    yielding: Yielding | None = None,
 ) -> Output:
     """Download and convert into `out` (a temporary name); raise ConversionError.
 
@@ -125,9 +127,9 @@ async def convert(
     live stream never starts (LIVE_STREAM, refused by the download itself): neither
     holds a worker's slot until the job's timeout.
 
-    `job.nice` > 0: bulk (a playlist's entry): its processes run that many nice levels
-    lower, and one ffmpeg encodes it (the parallel encoder costs more CPU in all, and
-    bulk conversions keep every core busy already)."""
+    `yielding` given: bulk (a playlist's entry): one ffmpeg encodes it (the parallel
+    encoder costs more CPU in all, and bulk conversions keep every core busy already),
+    and yields the CPU to the worker's single videos (jobs/priority.py)."""
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
@@ -151,7 +153,7 @@ async def convert(
         info = asyncio.ensure_future(state.info_seen.wait())
         await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
         info.cancel()
-        if not job.nice and parallel_pays(cores(), state.duration):
+        if yielding is None and parallel_pays(cores(), state.duration):
             converter = ParallelEncoder(
                 ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
                 cores=cores, duration=state.duration,
@@ -161,8 +163,10 @@ async def convert(
             process = await asyncio.create_subprocess_exec(
                 *ffmpeg_args(ffmpeg, bitrate, out, job.max_duration),
                 stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=child_setup(job.nice),
+                start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
+            if yielding is not None:
+                yielding.add(process.pid)
             converter = _Single(process)
         watchdog.converter = converter
         # The processes hold the pipe now; ours would keep it from ending.
@@ -191,6 +195,8 @@ async def convert(
         if download is not None:
             await download.wait()
         if converter is not None:
+            if yielding is not None and isinstance(converter, _Single):
+                yielding.discard(converter.process.pid)  # before its pid can be reused
             await converter.close()
 
 

@@ -26,7 +26,7 @@ from ytmp3.cache.queue import PLAYLIST_TASK, TASK, job_of
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
-from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
+from ytmp3.jobs.convert import ARQ_MAX_TRIES, BULK_NICE, JobContext, convert
 from ytmp3.jobs.cores import CoreShare
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
@@ -36,6 +36,7 @@ from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.handback import Owed, keep_reaping
 from ytmp3.jobs.heartbeat import Presence
 from ytmp3.jobs.playlist import read_playlist
+from ytmp3.jobs.priority import Yielding
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,10 @@ class WorkerProcess:
     fetcher: Fetcher
     presence: Presence
     owed: Owed
-    # the conversions running here, whichever ARQ worker runs them: their core shares
+    # the conversions running here, whichever ARQ worker runs them: their core shares,
+    # and the bulk ones yielding the CPU to the others
     cores: CoreShare
+    yielding: Yielding
 
 
 def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
@@ -123,6 +126,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
             presence=process.presence,
             owed=process.owed,
             cores=process.cores,
+            yielding=process.yielding,
         )
         # jobs cut while Redis was away go back first, before this worker takes any
         await process.owed.settle(store, redis)
@@ -210,6 +214,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         presence=presence,
         owed=Owed(),
         cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
+        yielding=Yielding(BULK_NICE),
     )
 
     draining: set[asyncio.Task[None]] = set()
