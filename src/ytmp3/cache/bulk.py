@@ -1,10 +1,11 @@
 """Bulk conversions: a playlist's entries that no single submission asked for.
 
-A worker runs a bulk conversion's processes at a lower CPU priority and on one core
-(ytmp3.jobs.convert), so a single video submitted meanwhile gets the CPU when it comes
-(README "Fair share"). A single submission of the same video ends its bulk mark, and
-when the conversion still waits in the playlist's share it enters ARQ's queue at once:
-a job shared by a playlist and a single submission is never slowed as bulk.
+A worker converts a bulk entry on one core, and its processes yield the CPU to the
+single videos converting beside it (ytmp3.jobs.convert, ytmp3.jobs.priority), so a
+single video submitted meanwhile gets the CPU when it comes (README "Fair share"). A
+single submission of the same video ends its bulk mark, and when the conversion still
+waits in the playlist's share it enters ARQ's queue at once: a job shared by a playlist
+and a single submission is never slowed as bulk.
 """
 
 from __future__ import annotations

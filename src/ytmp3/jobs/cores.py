@@ -13,8 +13,8 @@ class CoreShare:
     `max_jobs` cores (one slot's core each); with others, an equal share. Asked again
     as a conversion goes, so cores lent to one are handed back when others start.
 
-    A bulk conversion (a playlist's entry, run at a lower CPU priority) takes one core
-    and does not count against the others: they get the CPU before it does."""
+    A bulk conversion (a playlist's entry) takes one core and does not count against
+    the others: it yields them the CPU (jobs/priority.py)."""
 
     def __init__(self, max_jobs: int, *, parallel: bool = True) -> None:
         self.max_jobs = max_jobs
