@@ -11,16 +11,22 @@ from ytmp3.jobs.encode import plan
 class CoreShare:
     """Counts the conversions running in one worker. Alone, a conversion may use all
     `max_jobs` cores (one slot's core each); with others, an equal share. Asked again
-    as a conversion goes, so cores lent to one are handed back when others start."""
+    as a conversion goes, so cores lent to one are handed back when others start.
+
+    A bulk conversion (a playlist's entry) takes one core and does not count against
+    the others: it yields them the CPU (jobs/priority.py)."""
 
     def __init__(self, max_jobs: int, *, parallel: bool = True) -> None:
         self.max_jobs = max_jobs
         self.parallel = parallel
-        self.running = 0
+        self.running = 0  # not bulk
 
     @contextmanager
-    def conversion(self) -> Iterator[Callable[[], int]]:
+    def conversion(self, *, bulk: bool = False) -> Iterator[Callable[[], int]]:
         """Count one conversion while inside; gives what to ask for its share."""
+        if bulk:
+            yield lambda: 1
+            return
         self.running += 1
         try:
             yield self.share
