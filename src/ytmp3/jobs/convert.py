@@ -22,7 +22,7 @@ from ytmp3.cache import bulk, workers
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
 from ytmp3.jobs import pipeline
-from ytmp3.jobs.cores import CoreShare
+from ytmp3.jobs.cores import CoreShare, Slots
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
@@ -73,6 +73,7 @@ class JobContext:
     presence: Presence
     owed: Owed
     cores: CoreShare
+    slots: Slots
     storage: Storage
     yielding: Yielding
 
@@ -96,11 +97,12 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
-        with (
-            jc.cores.conversion(bulk=nice > 0) as cores,
-            contextlib.nullcontext() if nice else jc.yielding.single(),
-        ):
-            await _run(jc, tracker, part, cores, nice)
+        async with jc.slots.slot(bulk=nice > 0):
+            with (
+                jc.cores.conversion(bulk=nice > 0) as cores,
+                contextlib.nullcontext() if nice else jc.yielding.single(),
+            ):
+                await _run(jc, tracker, part, cores, nice)
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
         log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)
