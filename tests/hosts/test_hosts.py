@@ -1,0 +1,160 @@
+"""Many hosts for real (issue 18): Redis, the storage, the stand-in for YouTube, one API and
+two workers, each in a network namespace of its own on one bridge, reached by the test
+(the client) over that bridge only (tests/hosts/conftest.py). Real processes: redis-server
+with its append-only file, `ytmp3 api`, `ytmp3 worker`, yt-dlp and ffmpeg.
+
+Which worker ran a job is read from each worker's JSON log (its job lines carry the
+job id); what the record says of its runs, from Redis itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_audio, submit_body, wait_finished, wait_for
+from tests.hosts.conftest import WORKERS, Cluster
+from tests.integration.helpers import assert_mp3
+from tests.ops.processes import conversions
+from tests.stand_in import Source
+from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
+from ytmp3.model.job import JobState
+
+# the cluster starts in the first test's time: ~10 s; the longest test ~25 s
+pytestmark = [pytest.mark.slow, pytest.mark.hosts, pytest.mark.timeout(60)]
+SECONDS = 4  # each video's length
+
+
+@pytest.fixture
+async def client(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=cluster.api, timeout=10, trust_env=False) as client:
+        await both_workers_taking(client)
+        yield client
+
+
+async def both_workers_taking(client: httpx.AsyncClient, timeout: float = 20) -> None:
+    async def both() -> bool:
+        return bool((await client.get("/readyz")).json()["data"]["workers"] == len(WORKERS))
+
+    await wait_for(both, timeout=timeout, interval=0.1)
+
+
+def offer(cluster: Cluster, prefix: str, count: int, download_seconds: float) -> list[str]:
+    """`count` videos (ids `prefix0001`..., 11 characters), each downloaded in about `download_seconds`."""
+    audio = make_audio(SECONDS)
+    videos = [f"{prefix}{n:0{11 - len(prefix)}d}" for n in range(1, count + 1)]  # 11 chars
+    for video in videos:
+        rate = int(len(audio) / download_seconds)
+        cluster.stand_in.sources[video] = Source(audio, bytes_per_second=rate)
+    return videos
+
+
+async def submit_all(client: httpx.AsyncClient, videos: list[str]) -> list[str]:
+    ids = []
+    for video in videos:
+        response = await client.post("/submit", json=submit_body(video))
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["data"]["id"])
+    return ids
+
+
+def started(cluster: Cluster) -> dict[str, list[str]]:
+    """Each worker's conversions so far (job ids, one per run), from its log."""
+    return {
+        worker: [e["job_id"] for e in conversions(log, "conversion.start")]
+        for worker, log in cluster.worker_logs.items()
+    }
+
+
+async def assert_all_done(client: httpx.AsyncClient, ids: list[str], tmp_path: Path) -> None:
+    """Each job done, its MP3 downloaded through the API whole."""
+    finals = [await wait_finished(client, job_id, timeout=45) for job_id in ids]
+    assert [f["status"] for f in finals] == ["done"] * len(ids), finals
+    for job_id in ids:
+        download = await client.get(f"/download-music/{job_id}")
+        assert download.status_code == 200, download.text
+        (tmp_path / f"{job_id}.mp3").write_bytes(download.content)
+        assert_mp3(tmp_path / f"{job_id}.mp3", seconds=SECONDS, bitrate=192)
+
+
+async def record(cluster: Cluster, job_id: str) -> JobState:
+    redis = Store.from_url(cluster.redis.url).connect()
+    try:
+        state = await JobStore(redis, 3600).get(job_id)
+    finally:
+        await redis.aclose()
+    assert state is not None, job_id
+    return state
+
+
+async def test_jobs_spread_over_both_workers_each_converted_once(
+    cluster: Cluster, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    videos = offer(cluster, "spread", 4, download_seconds=1.5)
+    before = started(cluster)
+    ids = await submit_all(client, videos)
+    await assert_all_done(client, ids, tmp_path)
+
+    runs = {w: [j for j in jobs if j not in before[w]] for w, jobs in started(cluster).items()}
+    assert Counter(j for jobs in runs.values() for j in jobs) == Counter(ids), runs
+    assert all(runs.values()), runs  # one job at a time each: both had to take some
+    assert all(cluster.stand_in.downloads[v] == 1 for v in videos), cluster.stand_in.downloads
+
+
+async def test_a_worker_cut_off_mid_job_its_job_finishes_on_the_other(
+    cluster: Cluster, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Its bridge port down: its liveness record lapses (12 s), the other worker's reaping
+    (every 4 s) hands the job back, and it runs again there. A third job waits meanwhile."""
+    videos = offer(cluster, "cutlink", 3, download_seconds=4)
+    cut, other = WORKERS
+    before = started(cluster)
+    ids = await submit_all(client, videos)
+
+    def cut_workers_job() -> str | None:
+        """The job the worker to be cut runs, once its download has begun."""
+        taken = [j for j in started(cluster)[cut] if j not in before[cut]]
+        if taken and cluster.stand_in.downloads[videos[ids.index(taken[0])]]:
+            return taken[0]
+        return None
+
+    victim = await wait_for(cut_workers_job, timeout=20, interval=0.05)
+    cluster.net.cut(cut)
+    try:
+        await assert_all_done(client, ids, tmp_path)
+        assert victim in started(cluster)[other]
+        state = await record(cluster, victim)
+        assert (state.attempt, state.deaths, state.handbacks) == (1, 1, 0), state
+    finally:
+        cluster.net.mend(cut)
+    # back on the network, the cut worker takes jobs again and has changed nothing
+    await both_workers_taking(client, timeout=30)
+    assert (await record(cluster, victim)).status == "done"
+    downloads = {v: cluster.stand_in.downloads[v] for v in videos}
+    assert downloads == {v: 2 if v == videos[ids.index(victim)] else 1 for v in videos}
+
+
+async def test_redis_restarted_every_queued_job_is_still_done(
+    cluster: Cluster, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Killed (SIGKILL) with two jobs running and two queued, started again on its
+    append-only file: the queued ones run once each, the cut ones again."""
+    videos = offer(cluster, "restart", 4, download_seconds=2)
+    before = started(cluster)
+    ids = await submit_all(client, videos)
+
+    def two_running() -> list[str] | None:
+        now = [j for w, jobs in started(cluster).items() for j in jobs if j not in before[w]]
+        return now if len(now) == 2 else None
+
+    running = await wait_for(two_running, timeout=20, interval=0.05)
+    cluster.redis.kill()
+    cluster.redis.start()
+    await assert_all_done(client, ids, tmp_path)
+    queued = [v for v, job_id in zip(videos, ids, strict=True) if job_id not in running]
+    assert len(queued) == 2 and all(cluster.stand_in.downloads[v] == 1 for v in queued)
