@@ -49,19 +49,25 @@ class Cluster:
 
 
 def _require_root() -> None:
-    why = (
-        "needs root" if os.geteuid() != 0 else "needs `ip` (iproute2)" if not shutil.which("ip")
-        else None
-    )  # fmt: skip
+    """Root and `ip`, as CI has (a failure there); elsewhere their lack is a skip."""
+    why = None
+    if os.geteuid() != 0:
+        why = "needs root"
+    elif shutil.which("ip") is None:
+        why = "needs `ip` (iproute2; scripts/test installs it)"
     if why is not None:
         if IN_CI:
-            pytest.fail(f"tests/hosts {why} in CI (scripts/test installs iproute2)")
+            pytest.fail(f"tests/hosts {why}")
         pytest.skip(f"tests/hosts {why}")
 
 
 @pytest.fixture(scope="module")
-def network() -> Iterator[Network]:
+def as_root() -> None:
     _require_root()
+
+
+@pytest.fixture(scope="module")
+def network(as_root: None) -> Iterator[Network]:
     remove_leftovers()
     net = Network()
     with contextlib.ExitStack() as stack:
@@ -143,6 +149,6 @@ def cluster(
             api,
             "/readyz",
             alive=lambda: all(proc.poll() is None for proc in procs),
-            why=lambda: "\n".join(f"{log.name}: {log.read_text()[-1500:]}" for log in logs.values()),
+            why=lambda: "\n".join(f"{p.name}: {p.read_text()[-1500:]}" for p in logs.values()),
         )
         yield Cluster(network, redis_host, youtube, api, {w: logs[w] for w in WORKERS})

@@ -45,7 +45,7 @@ async def both_workers_taking(client: httpx.AsyncClient, timeout: float = 20) ->
 
 
 def offer(cluster: Cluster, prefix: str, count: int, download_seconds: float) -> list[str]:
-    """`count` videos (ids `prefix0001`..., 11 characters), each downloaded in about `download_seconds`."""
+    """`count` videos (`prefix0001`..., 11 characters), each downloaded in `download_seconds`."""
     audio = make_audio(SECONDS)
     videos = [f"{prefix}{n:0{11 - len(prefix)}d}" for n in range(1, count + 1)]  # 11 chars
     for video in videos:
@@ -154,6 +154,11 @@ async def test_redis_restarted_every_queued_job_is_still_done(
 
     running = await wait_for(two_running, timeout=20, interval=0.05)
     cluster.redis.kill()
+
+    async def redis_missed() -> bool:
+        return (await client.get("/readyz")).status_code == 503
+
+    await wait_for(redis_missed, timeout=10)  # an outage the service saw
     cluster.redis.start()
     await assert_all_done(client, ids, tmp_path)
     queued = [v for v, job_id in zip(videos, ids, strict=True) if job_id not in running]
