@@ -175,5 +175,9 @@ async def test_a_worker_cut_off_mid_job_its_job_finishes_on_the_other(
     await wait_for(lambda: not running(cluster)[cut], timeout=30, interval=0.1)
     await both_workers_taking(client)
     assert (await record(cluster, victim)).status == "done"
+    # the others once; the victim again from the start (and its cut run's yt-dlp may have
+    # asked for the rest of it once the link was back)
     downloads = {v: cluster.stand_in.downloads[v] for v in videos}
-    assert downloads == {v: 2 if v == videos[ids.index(victim)] else 1 for v in videos}
+    again = videos[ids.index(victim)]
+    assert downloads[again] >= 2, downloads
+    assert all(downloads[v] == 1 for v in videos if v != again), downloads
