@@ -1,7 +1,8 @@
 """The hosts of tests/hosts, one network namespace each, on one bridge (tests/hosts/netns.py):
-Redis (with its append-only file), the storage, the stand-in for YouTube, one `ytmp3 api`,
-two `ytmp3 worker`s, and the client: this test process, whose main thread joins the
-client's namespace for the module, so every socket the tests open crosses the bridge.
+Redis (with its append-only file), the stand-in for YouTube, one `ytmp3 api`, two `ytmp3
+worker`s, and the client: this test process, whose main thread joins the client's
+namespace for the module, so every socket the tests open crosses the bridge. The
+storage is one fixture: for now a directory of this machine's that all share.
 
 Made once per module (a cluster takes some seconds to start) and removed in the
 fixtures' finalizers; a crashed run's leftovers are removed at the next start.
@@ -33,7 +34,8 @@ WORKERS = ("worker1", "worker2")
 
 @dataclass
 class Storage:
-    """Where the API and the workers keep the MP3s, as the YTMP3_* values they are given."""
+    """Where the API and the workers keep the MP3s: their YTMP3_MEDIA_DIR, and any other
+    settings of the storage's, by name (`env_for` makes them YTMP3_* variables)."""
 
     media_dir: Path
     env: dict[str, str]
@@ -73,7 +75,7 @@ def network(as_root: None) -> Iterator[Network]:
     with contextlib.ExitStack() as stack:
         stack.callback(net.remove)
         net.create()
-        for role in ("redis", "storage", "youtube", "api", *WORKERS, "client"):
+        for role in ("redis", "youtube", "api", *WORKERS, "client"):
             net.add(role)
         stack.enter_context(net.inside("client"))
         yield net
@@ -82,7 +84,7 @@ def network(as_root: None) -> Iterator[Network]:
 @pytest.fixture(scope="module")
 def storage(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Storage:
     """A directory of this machine's, which the API and the workers share as they share
-    its disk (object storage in a namespace of its own is to come: README, Scaling out)."""
+    its disk (as an NFS mount would be shared)."""
     media_dir = tmp_path_factory.mktemp("media")
     return Storage(media_dir, {})
 

@@ -157,7 +157,8 @@ async def test_a_worker_cut_off_mid_job_its_job_finishes_on_the_other(
 
     def cut_workers_job() -> str | None:
         """The job the worker to be cut runs, once its download has begun."""
-        mid = [j for j in running(cluster)[cut] if cluster.stand_in.downloads[j.rsplit("-", 2)[0]]]
+        video = dict(zip(ids, videos, strict=True))
+        mid = [j for j in running(cluster)[cut] if cluster.stand_in.downloads[video[j]]]
         return mid[0] if mid else None
 
     victim = await wait_for(cut_workers_job, timeout=20, interval=0.05)
