@@ -473,6 +473,7 @@ class Bench:
 
     run_dir: Path
     keep: bool = False
+    redis_url: str = REDIS_URL  # another: a Redis of the caller's own, no lock taken
     tag: str = field(default_factory=lambda: secrets.token_hex(2))
     stand_in: stand_in_mod.StandIn = field(init=False)
     redis: redis.Redis = field(init=False)
@@ -485,9 +486,9 @@ class Bench:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, keep: bool = False) -> Iterator[Bench]:
+    def open(cls, keep: bool = False, redis_url: str = REDIS_URL) -> Iterator[Bench]:
         run_dir = Path(tempfile.mkdtemp(prefix="ytmp3-bench-"))
-        bench = cls(run_dir, keep)
+        bench = cls(run_dir, keep, redis_url)
         try:
             bench._start()
             yield bench
@@ -500,12 +501,13 @@ class Bench:
         return f"b{self.tag}"
 
     def _start(self) -> None:
-        self.redis = redis.Redis.from_url(REDIS_URL)
+        self.redis = redis.Redis.from_url(self.redis_url)
         try:
             self.redis.ping()
         except (redis.RedisError, OSError) as exc:
-            raise BenchError(f"no Redis at {REDIS_URL}: {exc}") from None
-        self._lock = DatabaseLock()
+            raise BenchError(f"no Redis at {self.redis_url}: {exc}") from None
+        if self.redis_url == REDIS_URL:
+            self._lock = DatabaseLock()
         self.redis.flushdb()
         self.stand_in = stand_in_mod.StandIn(default_audio=audio(3))
         self._server = stand_in_mod.start(self.stand_in)
@@ -546,7 +548,7 @@ class Bench:
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "redis_url": REDIS_URL,
+            "redis_url": self.redis_url,
             "media_dir": self.run_dir / "media",
             "thumbnail_url": self.stand_in.thumbnail_url,
             "source_url": self.stand_in.source_url,

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
+from ytmp3.cache.claim import claim as claimed
 from ytmp3.cache.events import EventHub, Watcher
 from ytmp3.cache.memo import Memo
 from ytmp3.model.job import JobState, Status, new_job_id
@@ -122,10 +123,8 @@ class JobStore:
             await pipe.execute()
 
     async def claim(self, video_id: str, bitrate: int, *, replacing: str | None = None) -> Claim:
-        """The job converting (video, bitrate): the running or finished one, or a new one.
-
-        WATCH makes check-and-create one atomic step across any number of API
-        processes: of many identical submissions exactly one creates the job.
+        """The job converting (video, bitrate): the running or finished one, or a new one
+        (ytmp3.cache.claim: of many identical submissions exactly one creates it).
         `replacing` names a job to count as failed (a done one whose file is gone).
         """
         key = (video_id, bitrate)
@@ -135,33 +134,23 @@ class JobStore:
         existing = await self._done.get(key)
         if existing is not None and existing.id != replacing:
             return Claim(existing, created=False)
-        claim = keys.claim_key(video_id, bitrate)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(claim)
-                    owner = await pipe.get(claim)
-                    if owner is not None:
-                        raw = await pipe.get(keys.job_key(owner.decode()))
-                        if raw is not None:
-                            current = JobState.model_validate_json(raw)
-                            if current.status is not Status.FAILED and current.id != replacing:
-                                await pipe.unwatch()
-                                self._done.remember(key, current)
-                                return Claim(current, created=False)
-                    state = JobState(
-                        id=new_job_id(video_id, bitrate),
-                        video_id=video_id,
-                        bitrate=bitrate,
-                        updated_at=time.time(),
-                    )
-                    pipe.multi()
-                    pipe.set(claim, state.id, ex=self._ttl)
-                    pipe.set(keys.job_key(state.id), state.model_dump_json(), ex=self._ttl)
-                    await pipe.execute()
-                    return Claim(state, created=True)
-                except WatchError:
-                    continue
+        state, created = await claimed(
+            self._redis,
+            keys.claim_key(video_id, bitrate),
+            record_key=keys.job_key,
+            parse=JobState.model_validate_json,
+            usable=lambda job: job.status is not Status.FAILED and job.id != replacing,
+            new=lambda: JobState(
+                id=new_job_id(video_id, bitrate),
+                video_id=video_id,
+                bitrate=bitrate,
+                updated_at=time.time(),
+            ),
+            ttl=self._ttl,
+        )
+        if not created:
+            self._done.remember(key, state)
+        return Claim(state, created)
 
     def watch(self, job_id: str, events: EventHub) -> AbstractAsyncContextManager[Watcher]:
         """A watcher of the job's changes on the process's one pub/sub connection; it is

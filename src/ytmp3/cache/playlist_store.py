@@ -1,6 +1,6 @@
 """Playlist records in Redis: one JSON value each, a claim per (list, bitrate).
 
-The claim works as the conversions' does (ytmp3.cache.job_store): of a burst of identical
+The claim works as the conversions' does (ytmp3.cache.claim): of a burst of identical
 submissions exactly one creates the playlist, so its list is read once. A playlist's
 record lives as long as its newest entry does: each entry's end refreshes its expiry.
 """
@@ -11,9 +11,9 @@ import time
 from typing import NamedTuple
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from ytmp3.cache import keys
+from ytmp3.cache.claim import claim as claimed
 from ytmp3.model.job import JobState
 from ytmp3.model.playlist import PlaylistState, PlaylistStatus, Summary, new_playlist_id, summarize
 
@@ -95,31 +95,19 @@ class PlaylistStore:
     ) -> PlaylistClaim:
         """The playlist reading (list, bitrate): the one being read, converted or done, or
         a new one. `replacing` names one to count as failed (every entry of it failed)."""
-        claim = keys.playlist_claim_key(list_id, bitrate)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(claim)
-                    owner = await pipe.get(claim)
-                    if owner is not None:
-                        raw = await pipe.get(keys.playlist_key(owner.decode()))
-                        if raw is not None:
-                            current = PlaylistState.model_validate_json(raw)
-                            usable = current.status is not PlaylistStatus.FAILED
-                            if usable and current.id != replacing:
-                                await pipe.unwatch()  # type: ignore[no-untyped-call]
-                                return PlaylistClaim(current, created=False)
-                    state = PlaylistState(
-                        id=new_playlist_id(list_id, bitrate),
-                        playlist_id=list_id,
-                        bitrate=bitrate,
-                        client=client,
-                        updated_at=time.time(),
-                    )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(claim, state.id, ex=self._ttl)
-                    pipe.set(keys.playlist_key(state.id), state.model_dump_json(), ex=self._ttl)
-                    await pipe.execute()
-                    return PlaylistClaim(state, created=True)
-                except WatchError:
-                    continue
+        state, created = await claimed(
+            self._redis,
+            keys.playlist_claim_key(list_id, bitrate),
+            record_key=keys.playlist_key,
+            parse=PlaylistState.model_validate_json,
+            usable=lambda p: p.status is not PlaylistStatus.FAILED and p.id != replacing,
+            new=lambda: PlaylistState(
+                id=new_playlist_id(list_id, bitrate),
+                playlist_id=list_id,
+                bitrate=bitrate,
+                client=client,
+                updated_at=time.time(),
+            ),
+            ttl=self._ttl,
+        )
+        return PlaylistClaim(state, created)

@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.archive import Track, archive, blocks
+from ytmp3.api.archive import Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
+from ytmp3.api.read_ahead import read_ahead
 from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse, too_many_streams
 from ytmp3.api.routes.status import _EventStream as EventStream
 from ytmp3.api.routes.submit import RESPONSES as SUBMIT_RESPONSES
@@ -211,10 +212,12 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # a plain iterator: Starlette reads it in its thread pool, so file reads never block
+    # made in a thread, so file reads never block the loop
     if resources.settings.max_disk is None:
-        return StreamingResponse(blocks(zs), media_type="application/zip", headers=headers)
-    response = _StreamedZip(blocks(zs), media_type="application/zip", headers=headers)
+        return StreamingResponse(
+            read_ahead(iter(zs)), media_type="application/zip", headers=headers
+        )
+    response = _StreamedZip(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
     response.redis = resources.redis
     response.job_ids = [
         v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id

@@ -286,27 +286,31 @@ function stopWatching(job) {
 }
 
 function poll(job) {
-  job.timer = window.setTimeout(async () => {
-    job.timer = null;
+  ask(job, `/status/${encodeURIComponent(job.id)}`, render, watch);
+}
+
+// Ask once after a pause, `render` the answer, then `watch` again (its stream, or another
+// ask): for a conversion or a playlist whose stream could not be had.
+function ask(item, url, render, watch) {
+  item.timer = window.setTimeout(async () => {
+    item.timer = null;
     try {
-      const response = await fetch(`/status/${encodeURIComponent(job.id)}`, {
-        headers: { Accept: "application/json" },
-      });
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.status === 404) {
-        expired(job);
+        expired(item);
         return;
       }
       const body = await response.json();
       if (response.ok && body.data) {
-        note(job, "");
-        render(job, body.data);
+        note(item, "");
+        render(item, body.data);
       } else {
-        note(job, body.message || fallbackMessage(response.status));
+        note(item, body.message || fallbackMessage(response.status));
       }
     } catch (_) {
-      note(job, "The service could not be reached. Still trying…");
+      note(item, "The service could not be reached. Still trying…");
     }
-    if (!job.finished) watch(job);
+    if (!item.finished) watch(item);
   }, POLL_MS);
 }
 
@@ -483,28 +487,7 @@ function watchPlaylist(list) {
 }
 
 function pollPlaylist(list) {
-  list.timer = window.setTimeout(async () => {
-    list.timer = null;
-    try {
-      const response = await fetch(`/playlists/${encodeURIComponent(list.id)}`, {
-        headers: { Accept: "application/json" },
-      });
-      if (response.status === 404) {
-        expired(list);
-        return;
-      }
-      const body = await response.json();
-      if (response.ok && body.data) {
-        note(list, "");
-        renderPlaylist(list, body.data);
-      } else {
-        note(list, body.message || fallbackMessage(response.status));
-      }
-    } catch (_) {
-      note(list, "The service could not be reached. Still trying…");
-    }
-    if (!list.finished) watchPlaylist(list);
-  }, POLL_MS);
+  ask(list, `/playlists/${encodeURIComponent(list.id)}`, renderPlaylist, watchPlaylist);
 }
 
 async function retryPlaylist(list) {
