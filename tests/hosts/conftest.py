@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +35,9 @@ WORKERS = ("worker1", "worker2")
 
 @dataclass
 class Storage:
-    """Where the API and the workers keep the MP3s: their YTMP3_MEDIA_DIR, and any other
-    settings of the storage's, by name (`env_for` makes them YTMP3_* variables)."""
+    """Where the API and the workers keep the MP3s, as the settings that say so."""
 
-    media_dir: Path
-    env: dict[str, str]
+    settings: dict[str, Any]
 
 
 @dataclass
@@ -85,8 +84,7 @@ def network(as_root: None) -> Iterator[Network]:
 def storage(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Storage:
     """A directory of this machine's, which the API and the workers share as they share
     its disk (as an NFS mount would be shared)."""
-    media_dir = tmp_path_factory.mktemp("media")
-    return Storage(media_dir, {})
+    return Storage({"media_dir": tmp_path_factory.mktemp("media")})
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +121,8 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     settings = Settings(
+        **storage.settings,
         redis_url=redis_host.url,
-        media_dir=storage.media_dir,
         thumbnail_url=youtube.thumbnail_url,
         source_url=youtube.source_url,
         playlist_url=youtube.playlist_url,
@@ -139,7 +137,7 @@ def cluster(
     procs = []
     with contextlib.ExitStack() as stack:
         for role, log in logs.items():
-            env = env_for(settings, port=API_PORT, stop_grace="1", **storage.env)
+            env = env_for(settings, port=API_PORT, stop_grace="1")
             if role == "api":
                 env["YTMP3_HOST"] = network.hosts["api"]
             cwd = root / role  # its ./data
