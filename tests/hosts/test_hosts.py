@@ -1,7 +1,8 @@
-"""Many hosts for real (issue 18): Redis, the storage, the stand-in for YouTube, one API and
-two workers, each in a network namespace of its own on one bridge, reached by the test
-(the client) over that bridge only (tests/hosts/conftest.py). Real processes: redis-server
-with its append-only file, `ytmp3 api`, `ytmp3 worker`, yt-dlp and ffmpeg.
+"""Many hosts for real (issue 18): Redis, the stand-in for YouTube, one API and two workers,
+each in a network namespace of its own on one bridge, reached by the test (the client)
+over that bridge only, with the storage the conftest gives (tests/hosts/conftest.py).
+Real processes: redis-server with its append-only file, `ytmp3 api`, `ytmp3 worker`,
+yt-dlp and ffmpeg.
 
 Which worker ran a job is read from each worker's JSON log (its job lines carry the
 job id); what the record says of its runs, from Redis itself.
@@ -25,7 +26,7 @@ from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.model.job import JobState
 
-# the cluster starts in the first test's time: ~10 s; the longest test ~25 s
+# the cluster starts in the first test's time (2-6 s); the longest, the link cut, takes ~16 s
 pytestmark = [pytest.mark.slow, pytest.mark.hosts, pytest.mark.timeout(60)]
 SECONDS = 4  # each video's length
 
@@ -45,7 +46,8 @@ async def both_workers_taking(client: httpx.AsyncClient, timeout: float = 20) ->
 
 
 def offer(cluster: Cluster, prefix: str, count: int, download_seconds: float) -> list[str]:
-    """`count` videos (`prefix0001`..., 11 characters), each downloaded in `download_seconds`."""
+    """`count` videos (`prefix0001`..., 11 characters), each sent at a pace meant to take
+    `download_seconds` (roughly: the stand-in sends 16 KiB at a time)."""
     audio = make_audio(SECONDS)
     videos = [f"{prefix}{n:0{11 - len(prefix)}d}" for n in range(1, count + 1)]  # 11 chars
     for video in videos:
