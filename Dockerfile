@@ -5,8 +5,9 @@
 # python3); any base with `python3 -m venv` and `useradd` will do.
 ARG BASE=python:3.11-slim-bookworm
 
-# --- build: the virtualenv, from the source; the wheels and the build's leftovers stay
-# here. pip stays in it (a live yt-dlp upgrade may want it); setuptools, only for the
+# --- build: the virtualenv, from the source, with the s3 extra (YTMP3_STORAGE=s3://...:
+# the image is for many hosts; obstore adds ~16 MB); the wheels and the build's leftovers
+# stay here. pip stays in it (a live yt-dlp upgrade may want it); setuptools, only for the
 # build, goes.
 FROM ${BASE} AS build
 # WHEELS: a folder of the build context holding every wheel the install needs; when set,
@@ -20,7 +21,7 @@ WORKDIR /src
 COPY . .
 RUN python3 -m venv /opt/ytmp3 \
     && if [ -n "$WHEELS" ]; then set -- --no-index --find-links "$WHEELS"; fi \
-    && /opt/ytmp3/bin/pip install "$@" . \
+    && /opt/ytmp3/bin/pip install "$@" ".[s3]" \
     && /opt/ytmp3/bin/pip uninstall -q -y setuptools \
     && /opt/ytmp3/bin/ytmp3 --help >/dev/null
 

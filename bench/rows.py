@@ -903,6 +903,12 @@ def _running(bench: Bench) -> list[str]:
     return [k.decode() for k in found]
 
 
+def _row_s3(bench: Bench) -> Result:
+    from bench.s3 import row_s3  # its own module (it imports this one's helpers)
+
+    return row_s3(bench)
+
+
 ROWS: dict[str, Callable[[Bench], Result]] = {
     "convert": row_convert,
     "pickup": row_pickup,
@@ -917,4 +923,5 @@ ROWS: dict[str, Callable[[Bench], Result]] = {
     "playlist": row_playlist,
     "zip": row_zip,
     "fairshare": row_fairshare,
+    "s3": _row_s3,
 }

@@ -20,6 +20,8 @@ import redis
 
 from tests import stand_in as stand_in_mod
 from tests.harness import app_client as app_client  # where the tests have always found it
+from tests.s3_server import s3_server as s3_server  # SeaweedFS, once per session
+from tests.s3_server import s3_settings as s3_settings
 from ytmp3 import logs
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore

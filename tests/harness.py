@@ -207,6 +207,16 @@ def settings_env(settings: Settings, port: int) -> dict[str, str]:
         env["YTMP3_TRUSTED_PROXIES"] = settings.trusted_proxies
     if settings.redis_url:
         env["YTMP3_REDIS_URL"] = settings.redis_url
+    if settings.bucket is not None:
+        env["YTMP3_STORAGE"] = settings.storage
+        env["YTMP3_S3_PRESIGN"] = str(settings.s3_presign).lower()
+        if settings.s3_endpoint:
+            env["YTMP3_S3_ENDPOINT"] = settings.s3_endpoint
+        for name in ("aws_access_key_id", "aws_region"):
+            if (value := getattr(settings, name)) is not None:
+                env[name.upper()] = value
+        if settings.aws_secret_access_key is not None:
+            env["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key.get_secret_value()
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -11,7 +12,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ByteSize, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    ByteSize,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "YTMP3_"
@@ -63,9 +72,44 @@ def _url_template(value: str) -> str:
     return value
 
 
+def _aws(name: str) -> AliasChoices:
+    # the name every S3 tool reads, and the field's own (Settings(aws_region=...))
+    return AliasChoices(name, name.lower())
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketPlace:
+    bucket: str
+    prefix: str  # "" or ending in "/"
+
+
+def parse_storage(text: str) -> BucketPlace | None:
+    """`file` -> None (the media dir); `s3://bucket/some/prefix` -> its bucket and prefix."""
+    if text.strip() == "file":
+        return None
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep or scheme != "s3":
+        raise ValueError("expected file or s3://BUCKET/PREFIX")
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise ValueError(f"{bucket!r} is not a bucket name (3-63 of a-z, 0-9, . and -)")
+    prefix = prefix.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ValueError(f"{prefix!r} is not a key prefix")
+    return BucketPlace(bucket, f"{prefix}/" if prefix else "")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # the AWS_* settings are read by their own names, and given by field name in code
+        populate_by_name=True,
     )
 
     redis_url: str | None = None
@@ -135,6 +179,16 @@ class Settings(BaseSettings):
     # of its entries are taken
     playlist_url: str = "https://www.youtube.com/playlist?list={playlist_id}"
     playlist_max: int = Field(200, gt=0)
+    # Storage on many hosts (SPEC): `file` (YTMP3_MEDIA_DIR) or s3://BUCKET/PREFIX on any
+    # S3-compatible service; there, YTMP3_MEDIA_DIR is only a worker's jobs in progress
+    storage: str = "file"
+    s3_endpoint: str | None = None
+    s3_presign: bool = False
+    aws_access_key_id: str | None = Field(None, validation_alias=_aws("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_aws("AWS_SECRET_ACCESS_KEY")
+    )
+    aws_region: str | None = Field(None, validation_alias=_aws("AWS_REGION"))
 
     @field_validator("redis_url")
     @classmethod
@@ -200,6 +254,32 @@ class Settings(BaseSettings):
             raise ValueError(f"no executable at {value!r}")
         return value or None
 
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if parse_storage(value) is not None and importlib.util.find_spec("obstore") is None:
+            raise ValueError("a bucket needs the s3 extra: pip install 'ytmp3[s3]'")
+        return value.strip()
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else None
+
+    @field_validator("s3_presign")
+    @classmethod
+    def _presign_needs_a_bucket(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("storage", "file") == "file":
+            raise ValueError("presigned URLs need YTMP3_STORAGE=s3://BUCKET/PREFIX")
+        return value
+
+    @cached_property
+    def bucket(self) -> BucketPlace | None:
+        """Where the MP3s are when they are in a bucket; None: the media dir."""
+        return parse_storage(self.storage)
+
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
@@ -262,6 +342,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        field = str(error["loc"][0]).upper() if error["loc"] else "?"
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+        name = field if field.startswith("AWS_") else f"{ENV_PREFIX}{field}"
+        raise SettingsError(f"{name}: {message}") from None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ytmp3.api.disposition import MAX_STEM, attachment, safe_stem
+from ytmp3.model.disposition import MAX_STEM, attachment, safe_stem
 
 HEADER = re.compile(
     r"attachment; filename=\"(?P<ascii>(?:[^\"\\]|\\.)*)\"; "

@@ -42,7 +42,8 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
-from ytmp3.storage import media
+from ytmp3.storage import open_storage
+from ytmp3.storage.base import present
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        if settings.bucket is None:
+            settings.media_dir.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(settings)
         redis = store.connect()
         events = EventHub(redis)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -90,9 +93,8 @@ def create_app(
                     missing_ttl=settings.missing_ttl,
                     timeout=settings.probe_timeout,
                 ),
-                mp3s=Memo(
-                    functools.partial(media.on_disk, settings.media_dir), clock=time.monotonic
-                ),
+                storage=storage,
+                mp3s=Memo(functools.partial(present, storage), clock=time.monotonic),
                 events=events,
                 streams=StreamSlots(settings.stream_bound),
             )
@@ -123,6 +125,7 @@ def create_app(
                     await app.state.resources.keys.close()
                 await events.aclose()  # open streams end with a `retry:` hint
                 await redis.aclose()
+                await storage.close()
 
     app = FastAPI(
         title="ytmp3",

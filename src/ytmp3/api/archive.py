@@ -1,24 +1,34 @@
-"""A playlist's ZIP: its finished MP3s as they are on disk, and a playlist.m3u8.
+"""A playlist's ZIP: its finished MP3s as they are on disk or in the bucket, and a
+playlist.m3u8.
 
 zipstream-ng writes the archive while it is read, straight from the files in 1 MiB
-blocks (nothing assembled on disk or in memory), stored (MP3s don't compress), with
-ZIP64 records when it needs them, and knows its length before the first byte, so the
-response can say it.
+blocks or from the objects as they stream (nothing assembled on disk or in memory),
+stored (MP3s don't compress), with ZIP64 records when it needs them, and knows its length
+before the first byte (an object's size is known from its HEAD), so the response can
+say it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from zipstream import ZIP_STORED, ZipStream
 
-from ytmp3.api.disposition import safe_stem
+from ytmp3.model.disposition import safe_stem
 
 M3U = "playlist.m3u8"
+
+
+@dataclass(frozen=True)
+class Blob:
+    """An MP3 read as it is zipped (an object in a bucket), of a size known up front."""
+
+    size: int
+    chunks: Callable[[], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class Track:
     position: int
     title: str | None
     duration: float | None
-    path: Path | None  # the finished MP3; None: the entry failed
+    path: Path | Blob | None  # the finished MP3; None: the entry failed
     failure: str | None = None  # why, for the m3u8's comment
 
 
@@ -97,9 +107,13 @@ def archive(title: str | None, tracks: Iterable[Track]) -> ZipStream:
     tracks = list(tracks)
     names = member_names(tracks)
     zs = ZipStream(compress_type=ZIP_STORED, sized=True)
-    paths = [(t.path, name) for t, name in zip(tracks, names, strict=True) if t.path is not None]
-    for n, (path, name) in enumerate(paths):
-        after = paths[n + 1][0] if n + 1 < len(paths) else None
-        zs.add(file_blocks(path, after), name, size=path.stat().st_size)
+    members = [(t.path, name) for t, name in zip(tracks, names, strict=True) if t.path]
+    for n, (source, name) in enumerate(members):
+        if isinstance(source, Blob):
+            zs.add(source.chunks(), name, size=source.size)
+            continue
+        after = members[n + 1][0] if n + 1 < len(members) else None
+        ahead = after if isinstance(after, Path) else None
+        zs.add(file_blocks(source, ahead), name, size=source.stat().st_size)
     zs.add(m3u8(title, tracks, names).encode(), M3U)
     return zs

@@ -24,6 +24,7 @@ from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.memo import Memo
 from ytmp3.cache.probe import VideoProbe
 from ytmp3.config import Settings
+from ytmp3.storage.base import Storage
 
 
 @dataclass
@@ -35,7 +36,8 @@ class Resources:
     http: httpx.AsyncClient
     jobs: JobStore
     probe: VideoProbe
-    mp3s: Memo[str, bool]  # job id -> its MP3 is on disk (see bench/RESULTS.md)
+    storage: Storage  # where the MP3s are: the media dir or a bucket
+    mp3s: Memo[str, bool]  # job id -> its MP3 is there (see bench/RESULTS.md)
     events: EventHub  # every event stream's one pub/sub connection
     streams: StreamSlots  # event streams open per client address
     keys: KeyStore | None = None  # YTMP3_AUTH=keys only

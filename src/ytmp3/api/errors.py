@@ -12,6 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
 from ytmp3.api.envelope import ApiError, envelope, error_response
+from ytmp3.storage.base import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RedisConnectionError, on_redis_down)
     app.add_exception_handler(RedisTimeoutError, on_redis_down)
     app.add_exception_handler(ConnectionError, on_redis_down)
+
+    @app.exception_handler(StorageError)
+    async def on_storage_down(request: Request, exc: StorageError) -> JSONResponse:
+        log.warning("storage unavailable: %s", exc)
+        return error_response(service_unavailable())
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:

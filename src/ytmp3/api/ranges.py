@@ -59,3 +59,17 @@ def served_bytes(header: str | None, size: int) -> int:
     if unit.strip().lower() != "bytes":
         return size
     return sum(max(0, min(end, size) - start) for start, end in _parts(spec, size)) or size
+
+
+def one_range(header: str | None, if_range: str | None, validators: tuple[str, ...],
+              size: int) -> tuple[int, int] | None:  # fmt: skip
+    """The [start, end) a proxied object's answer sends as 206, for a `Range` that
+    range_problem passed; None: the whole object, 200 (no Range, an If-Range naming
+    another version, or several parts, which a server may answer whole: RFC 9110 14.2)."""
+    if header is None or (if_range is not None and if_range not in validators):
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or spec.count(",") + 1 > MAX_RANGES:
+        return None
+    ranges = _parts(spec, size)
+    return ranges[0] if len(ranges) == 1 else None

@@ -1,22 +1,22 @@
 """The media's disk account, one for every worker and API process: what finished MP3s
 take, when each was last downloaded, which are being streamed.
 
-The files are the truth: each sweep (every worker, every 30 s) sets the account from
-the media dir, so a worker killed at any point leaves it right by the next sweep; in
+The storage is the truth: each sweep (every worker, every 30 s) sets the account from
+the media dir or the bucket, so a worker killed at any point leaves it right by the next sweep; in
 between, workers add what they finish and remove what they evict.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import time
 from collections.abc import Awaitable, Iterable
-from pathlib import Path
 from typing import cast
 
 from redis.asyncio import Redis
 
 from ytmp3.model.budget import Stored, full
+from ytmp3.storage.base import Storage
 
 SIZES = "ytmp3:disk:sizes"  # hash: job id -> bytes of its finished MP3
 USED = "ytmp3:disk:used"  # sorted set: job id -> last download (or finish) time
@@ -83,23 +83,35 @@ async def downloaded(redis: Redis, job_id: str) -> None:
         await pipe.execute()
 
 
+async def touch(redis: Redis, job_id: str) -> None:
+    """Downloaded just now, as far as ytmp3 can tell (a presigned URL was handed out)."""
+    await redis.zadd(USED, {job_id: time.time()}, xx=True)
+
+
 async def download_done(redis: Redis, job_id: str) -> None:
     left = await redis.decr(streaming_key(job_id))
     if left <= 0:
         await redis.delete(streaming_key(job_id))
 
 
-def free_bytes(path: Path) -> int:
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize
+async def while_streamed(redis: Redis, job_ids: list[str], sending: Awaitable[None]) -> None:
+    """Send an answer (`sending`) made of these MP3s, marked as being streamed while it
+    is (the budget removes one only once no client reads it) and as just used."""
+    for job_id in job_ids:
+        await downloaded(redis, job_id)
+    try:
+        await sending
+    finally:
+        for job_id in job_ids:
+            await asyncio.shield(download_done(redis, job_id))
 
 
 async def refusal(
-    redis: Redis, media_dir: Path, *, budget: int | None, min_free: int
+    redis: Redis, storage: Storage, *, budget: int | None, min_free: int
 ) -> str | None:
     """Why a new conversion can't be taken now (507 STORAGE_FULL), or None."""
-    free = free_bytes(media_dir)
-    if free < min_free:
+    free = await storage.free_bytes()
+    if free is not None and free < min_free:
         return "The server's disk is nearly full, so no new conversion can be started."
     if budget is None:
         return None

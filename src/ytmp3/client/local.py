@@ -28,6 +28,8 @@ def local_settings(settings: Settings, media_dir: Path) -> Settings:
     the conversions it has waiting)."""
     values = settings.model_dump()
     values.update(redis_url=None, media_dir=media_dir, rate_limit="0", max_pending=0)
+    # its MP3s are files in that folder, whatever bucket the servers use
+    values.update(storage="file", s3_presign=False)
     # and no key asked of it: YTMP3_AUTH is for a server others reach
     values.update(auth="off")
     return Settings(**values, _env_file=None)

@@ -1,4 +1,5 @@
-"""Keeps the media dir bounded: files whose job expired, and stray partial files, go."""
+"""Keeps the storage bounded: MP3s whose job expired (files or objects), and stray
+partial files of the worker's own media dir, go."""
 
 from __future__ import annotations
 
@@ -10,34 +11,44 @@ from redis.asyncio import Redis
 
 from ytmp3.cache import disk, keys
 from ytmp3.storage import media
+from ytmp3.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
 
 async def sweep_media(
-    redis: Redis, media_dir: Path, *, part_max_age: float, account: bool = False
+    redis: Redis, storage: Storage, media_dir: Path, *, part_max_age: float, account: bool = False
 ) -> int:
     """Remove MP3s with no live job and partial files older than `part_max_age`; with
     `account`, set the disk budget's account from what is left (ytmp3.cache.disk)."""
-    removed = 0
-    now = time.time()
+    removed = _sweep_parts(media_dir, part_max_age)
     kept: dict[str, int] = {}
-    for path in media_dir.iterdir() if media_dir.is_dir() else ():
-        job_id = media.job_id_of(path)
-        if job_id is None or not path.is_file():
-            continue
-        if path.name.endswith(media.PART_SUFFIX):
-            # A live job may be writing it: only old ones are strays.
-            stale = now - path.stat().st_mtime > part_max_age
+    stale: list[str] = []
+    for item in await storage.listing():
+        if await redis.exists(keys.job_key(item.job_id)):
+            kept[item.job_id] = item.size
         else:
-            stale = not await redis.exists(keys.job_key(job_id))
-        if stale:
-            path.unlink(missing_ok=True)
-            removed += 1
-        elif not path.name.endswith(media.PART_SUFFIX):
-            kept[job_id] = path.stat().st_size
+            stale.append(item.job_id)
+    if stale:
+        await storage.delete(stale)
     if account:
         await disk.reset(redis, kept)
-    if removed:
-        log.info("cleanup removed %d file(s) from %s", removed, media_dir)
+    if removed or stale:
+        log.info("cleanup removed %d MP3(s) and %d partial file(s)", len(stale), removed)
+    return removed + len(stale)
+
+
+def _sweep_parts(media_dir: Path, max_age: float) -> int:
+    """Partial files older than `max_age` (a live job may be writing a younger one)."""
+    removed = 0
+    now = time.time()
+    for path in media_dir.iterdir() if media_dir.is_dir() else ():
+        if not path.name.endswith(media.PART_SUFFIX) or media.job_id_of(path) is None:
+            continue
+        try:
+            if path.is_file() and now - path.stat().st_mtime > max_age:
+                path.unlink(missing_ok=True)
+                removed += 1
+        except FileNotFoundError:
+            continue  # its job finished meanwhile
     return removed

@@ -30,9 +30,11 @@ from ytmp3.jobs.heartbeat import Presence
 from ytmp3.jobs.room import make_room
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
+from ytmp3.model.disposition import attachment
 from ytmp3.model.failures import ConversionError, failure
 from ytmp3.model.job import ErrorCode, JobError, JobState, Status, advance
 from ytmp3.storage import media
+from ytmp3.storage.base import Storage, StorageError
 
 __all__ = ["MAX_RUNS", "JobContext", "convert"]
 
@@ -64,6 +66,7 @@ class JobContext:
     presence: Presence
     owed: Owed
     cores: CoreShare
+    storage: Storage
 
 
 async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
@@ -161,13 +164,16 @@ async def _run(
                 artist=tracker.state.artist,
                 cover=cover_bytes,
             )
-            final = media.mp3_path(settings.media_dir, job_id)
             size = part.stat().st_size
             # room first, so the budget holds even for the moment the file appears
-            await make_room(jc.redis, settings.media_dir, job_id, size, budget=settings.max_disk)
-            os.replace(part, final)
+            await make_room(jc.redis, jc.storage, job_id, size, budget=settings.max_disk)
+            # whole or not at all; `done` only once it is there
+            await jc.storage.put(job_id, part, disposition=attachment(tracker.state.title))
     except (NotCurrent, RedisError):
         raise
+    except StorageError as exc:
+        log.error("job %s: the MP3 could not be stored: %s", job_id, exc)
+        await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
     except TimeoutError:
         await tracker.fail(_error(failure(ErrorCode.TIMEOUT)))
     except ConversionError as exc:

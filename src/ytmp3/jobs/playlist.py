@@ -22,7 +22,7 @@ from ytmp3.model.playlist import (
     PlaylistStatus,
     Problem,
 )
-from ytmp3.storage import media
+from ytmp3.storage.base import present
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ async def _entry(
         problem = Problem(code=too_long.code, message=too_long.message)
         return base.model_copy(update={"error": problem}), None
     claim = await jc.store.claim(item.video_id, state.bitrate)
-    if claim.state.status is Status.DONE and not await media.on_disk(
-        settings.media_dir, claim.state.id
-    ):
+    if claim.state.status is Status.DONE and not await present(jc.storage, claim.state.id):
         claim = await jc.store.claim(item.video_id, state.bitrate, replacing=claim.state.id)
     return base.model_copy(update={"job_id": claim.state.id}), (
         claim.state.id if claim.created else None

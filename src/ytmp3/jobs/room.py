@@ -9,13 +9,12 @@ import asyncio
 import logging
 import secrets
 import time
-from pathlib import Path
 
 from redis.asyncio import Redis
 
 from ytmp3.cache import disk
 from ytmp3.model.budget import evictions
-from ytmp3.storage import media
+from ytmp3.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ LOCK_MS = 10_000  # held for a few Redis calls and unlinks; lapses should its wo
 
 
 async def make_room(
-    redis: Redis, media_dir: Path, job_id: str, size: int, *, budget: int | None
+    redis: Redis, storage: Storage, job_id: str, size: int, *, budget: int | None
 ) -> None:
     """Count the new MP3 in, removing others first when it would go over the budget."""
     if budget is None:
@@ -40,8 +39,8 @@ async def make_room(
         stored = [item for item in await disk.stored(redis) if item.job_id != job_id]
         used = sum(item.size for item in stored)
         gone = evictions(stored, used=used, incoming=size, budget=budget)
-        for victim in gone:
-            media.mp3_path(media_dir, victim).unlink(missing_ok=True)
+        if gone:
+            await storage.delete(gone)
         await disk.forget(redis, gone)
         if gone:
             log.info("disk budget: removed %d least recently downloaded MP3(s) for %s",

@@ -36,6 +36,8 @@ from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.handback import Owed, keep_reaping
 from ytmp3.jobs.heartbeat import Presence
 from ytmp3.jobs.playlist import read_playlist
+from ytmp3.storage import open_storage
+from ytmp3.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ async def cleanup(ctx: dict[str, Any]) -> int:
     jc: JobContext = ctx["ytmp3"]
     return await sweep_media(
         ctx["redis"],
+        jc.storage,
         jc.settings.media_dir,
         part_max_age=jc.settings.job_timeout * 2,
         account=jc.settings.max_disk is not None,
@@ -96,6 +99,7 @@ class WorkerProcess:
     owed: Owed
     # the conversions running here, whichever ARQ worker runs them: their core shares
     cores: CoreShare
+    storage: Storage  # where finished MP3s go (one bucket client for the process)
 
 
 def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
@@ -117,6 +121,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
             presence=process.presence,
             owed=process.owed,
             cores=process.cores,
+            storage=process.storage,
         )
         # jobs cut while Redis was away go back first, before this worker takes any
         await process.owed.settle(store, redis)
@@ -204,6 +209,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         presence=presence,
         owed=Owed(),
         cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
+        storage=open_storage(settings),
     )
 
     draining: set[asyncio.Task[None]] = set()
@@ -241,6 +247,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
             delay = min(delay * 2, RECONNECT_MAX)
     finally:
         await asyncio.shield(process.fetcher.close())
+        await process.storage.close()
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)

@@ -32,9 +32,9 @@ def evictions(stored: Iterable[Stored], *, used: int, incoming: int, budget: int
     return chosen
 
 
-def full(*, used: int, budget: int | None, free: int, min_free: int, evictable: int) -> bool:
-    """No room for a new conversion: the disk is nearly full, or the budget is spent and
-    nothing idle is left to remove."""
-    if free < min_free:
+def full(*, used: int, budget: int | None, free: int | None, min_free: int, evictable: int) -> bool:
+    """No room for a new conversion: the disk is nearly full (`free` None: a bucket, no
+    such limit), or the budget is spent and nothing idle is left to remove."""
+    if free is not None and free < min_free:
         return True
     return budget is not None and used >= budget and evictable == 0

@@ -19,12 +19,6 @@ def mp3_path(media_dir: Path, job_id: str) -> Path:
     return media_dir / f"{_checked(job_id)}.mp3"
 
 
-async def on_disk(media_dir: Path, job_id: str) -> bool | None:
-    """True when the job's MP3 is in place, else None: for a Memo, which keeps only the
-    first (a file that is there is looked at again within seconds, not on every ask)."""
-    return True if mp3_path(media_dir, job_id).is_file() else None
-
-
 def part_path(media_dir: Path, job_id: str, attempt: str = "") -> Path:
     """The name ffmpeg writes to; hidden, and never served.
 

@@ -1,30 +1,42 @@
-"""GET/HEAD /download-music/{id}: the MP3, or why there is none (HTML for browsers)."""
+"""GET/HEAD /download-music/{id}: the MP3, or why there is none (HTML for browsers).
+
+A file is sent by the file server; an object is proxied from its bucket in the range
+asked, or (YTMP3_S3_PRESIGN) the client is sent to a presigned URL of it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
+from email.utils import formatdate
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
-from redis.asyncio import Redis
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.background import BackgroundTask
-from starlette.types import Receive, Scope, Send
 
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.deps import JobsDep, ResourcesDep, SettingsDep
-from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, error_doc, error_response
-from ytmp3.api.ranges import range_problem, served_bytes
+from ytmp3.api.ranges import one_range, range_problem, served_bytes
 from ytmp3.api.routes.page import SECURITY_HEADERS
 from ytmp3.api.routes.status import load
+from ytmp3.api.streamed import StreamedBody, StreamedFile, marked
 from ytmp3.cache import disk
+from ytmp3.model.disposition import attachment
 from ytmp3.model.job import Status
-from ytmp3.storage import media
+from ytmp3.storage.base import Storage, Stored
+
+# how long a presigned URL works: long enough to start (and resume) a download
+PRESIGN_SECONDS = 900
 
 router = APIRouter(tags=["conversions"])
 
@@ -87,6 +99,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     410: error_doc("The conversion failed", "CONVERSION_FAILED"),
     400: error_doc("A malformed Range header", "INVALID_RANGE"),
     416: error_doc("A Range past the end of the file", "RANGE_NOT_SATISFIABLE"),
+    307: {"description": "YTMP3_S3_PRESIGN: the MP3 at a presigned URL of its bucket"},
 }
 
 
@@ -124,41 +137,62 @@ async def download(
                 f"The MP3 is not ready yet ({state.status}, {state.progress} %).",
                 headers={"Retry-After": "2"},
             )
-        path = media.mp3_path(settings.media_dir, state.id)
-        found = _stat(path)
+        storage = resources.storage
+        path = storage.local_path(state.id)
+        # a file's own stat (what the file server sends), else the object's
+        found = _stat(path) if path is not None else await storage.stat(state.id)
         if found is None:
             raise ApiError(404, "NOT_FOUND", "This MP3 is no longer available.")
+        size = found.st_size if isinstance(found, os.stat_result) else found.size
         if (asked := request.headers.get("range")) is not None:
-            _check_range(asked, found.st_size)
+            _check_range(asked, size)
     except ApiError as exc:
         return _html_page(exc) if _wants_html(request) else error_response(exc)
     served = None
     if caller is not None and resources.usage is not None and request.method == "GET":
-        size = served_bytes(request.headers.get("range"), found.st_size)
-        served = BackgroundTask(resources.usage.add, caller.key.name, bytes_served=size)
-    kind = FileResponse if settings.max_disk is None else _Streamed
-    response = kind(
-        path,
-        stat_result=found,
-        media_type="audio/mpeg",
-        headers={"Content-Disposition": attachment(state.title), "Cache-Control": "private"},
-        background=served,
-    )
-    if isinstance(response, _Streamed):
-        response.redis, response.job_id = resources.redis, state.id
+        sent = served_bytes(request.headers.get("range"), size)
+        served = BackgroundTask(resources.usage.add, caller.key.name, bytes_served=sent)
+    headers = {"Content-Disposition": attachment(state.title), "Cache-Control": "private"}
+    budgeted = settings.max_disk is not None
+    if isinstance(found, os.stat_result):
+        assert path is not None
+        kind = StreamedFile if budgeted else FileResponse
+        response: Response = kind(path, stat_result=found, media_type="audio/mpeg", headers=headers,
+                        background=served)  # fmt: skip
+    elif settings.s3_presign:
+        if budgeted:
+            await disk.touch(resources.redis, state.id)  # downloaded now, as far as we know
+        url = await storage.presign(state.id, PRESIGN_SECONDS)
+        assert url is not None  # a bucket signs (a media dir's files took the branch above)
+        return RedirectResponse(url, 307, {"Cache-Control": "no-store"}, background=served)
+    else:
+        response = await _object(request, storage, found, headers, budgeted=budgeted)
+        response.background = served
+    if budgeted:
+        return marked(response, resources.redis, [state.id])
     return response
 
 
-class _Streamed(FileResponse):
-    """An MP3 marked as being streamed while it is (YTMP3_MAX_DISK removes it only once
-    no client is reading it), and as just used (the least recently downloaded go first)."""
-
-    redis: Redis
-    job_id: str
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await disk.downloaded(self.redis, self.job_id)
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await asyncio.shield(disk.download_done(self.redis, self.job_id))
+async def _object(
+    request: Request, storage: Storage, found: Stored, headers: dict[str, str], *, budgeted: bool
+) -> Response:
+    """The object proxied with the file server's headers: the part asked for (206) or all."""
+    modified = formatdate(found.modified, usegmt=True)
+    validators = (found.etag or "", modified)
+    part = one_range(request.headers.get("range"), request.headers.get("if-range"),
+                     validators, found.size)  # fmt: skip
+    start, end = part or (0, found.size)
+    headers = {**headers, "Accept-Ranges": "bytes", "Content-Length": str(end - start),
+               "Last-Modified": modified}  # fmt: skip
+    if found.etag:
+        headers["ETag"] = found.etag
+    if part is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{found.size}"
+    status = 206 if part is not None else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type="audio/mpeg", headers=headers)
+    body = await storage.open(found.job_id, start, end)
+    if body is None:  # removed since its stat: as if it had been before
+        return error_response(ApiError(404, "NOT_FOUND", "This MP3 is no longer available."))
+    kind = StreamedBody if budgeted else StreamingResponse
+    return kind(body, status_code=status, media_type="audio/mpeg", headers=headers)

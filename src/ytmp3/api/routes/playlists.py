@@ -8,20 +8,19 @@ playlist's record and its entries' ordinary job records (ytmp3.model.playlist).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from redis.asyncio import Redis
-from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.archive import Track, archive
+from ytmp3.api.archive import Blob, Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
-from ytmp3.api.disposition import attachment
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.read_ahead import read_ahead
@@ -36,15 +35,19 @@ from ytmp3.api.schemas import (
     playlist_submit_view,
     playlist_view,
 )
+from ytmp3.api.streamed import StreamedBody, marked
 from ytmp3.cache import disk
 from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import enqueue_playlist
 from ytmp3.config import Settings
+from ytmp3.model.disposition import attachment
 from ytmp3.model.job import JOB_ID_RE, Status
 from ytmp3.model.playlist import PlaylistState, PlaylistStatus, Summary, summarize
 from ytmp3.model.video_url import parse_playlist
-from ytmp3.storage import media
+from ytmp3.storage.base import Storage, Stored
 
+# a ZIP's MP3s are looked up this many at once (a HEAD each, in a bucket)
+ZIP_HEADS = 16
 # The events stream looks at the playlist this often and sends only what changed: a few
 # updates a second at most, whatever the list's size, and one read (two commands) each.
 EVENTS_INTERVAL = 0.3
@@ -107,7 +110,7 @@ async def submit_playlist(
     client = _client(request, settings, caller)
     if await store.owner(link.playlist_id, body.bitrate) is None:
         # a new playlist means new conversions: refused as POST /submit refuses one
-        why = await disk.refusal(resources.redis, settings.media_dir, budget=settings.max_disk,
+        why = await disk.refusal(resources.redis, resources.storage, budget=settings.max_disk,
                                  min_free=settings.min_free_disk)  # fmt: skip
         if why is not None:
             raise ApiError(507, "STORAGE_FULL", f"{why} Please try again later.")
@@ -178,19 +181,37 @@ async def playlist_events(
     )
 
 
-def _tracks(summary: Summary, settings: Settings) -> list[Track]:
+async def _stats(storage: Storage, job_ids: list[str]) -> list[Stored | None]:
+    """Each MP3's size (a HEAD each, in a bucket; ZIP_HEADS at once)."""
+    gate = asyncio.Semaphore(ZIP_HEADS)
+
+    async def one(job_id: str) -> Stored | None:
+        async with gate:
+            return await storage.stat(job_id)
+
+    return await asyncio.gather(*(one(job_id) for job_id in job_ids))
+
+
+def _done_ids(summary: Summary) -> list[str]:
+    return [v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id]
+
+
+async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
+    done = _done_ids(summary)
+    found = dict(zip(done, await _stats(storage, done), strict=True))
     tracks: list[Track] = []
     for view in summary.entries:
         # the list's own title first: the one its rows show
         title = view.entry.title or (view.job.title if view.job is not None else None)
-        path = None
+        path: Path | Blob | None = None
         failure = view.error.message if view.error is not None else None
         if view.status is Status.DONE and view.entry.job_id is not None:
-            candidate = media.mp3_path(settings.media_dir, view.entry.job_id)
-            if candidate.is_file():
-                path = candidate
-            else:
+            job_id = view.entry.job_id
+            if (stored := found[job_id]) is None:
                 failure = "the MP3 is no longer available"
+            else:
+                chunks = functools.partial(storage.chunks, job_id, stored.size)
+                path = storage.local_path(job_id) or Blob(stored.size, chunks)
         duration = view.job.duration if view.job is not None else view.entry.duration
         tracks.append(Track(view.entry.position, title, duration, path, failure))
     return tracks
@@ -204,7 +225,8 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
         else:
             message = f"The playlist is not ready yet ({summary.status}, {summary.progress} %)."
         raise ApiError(409, "NOT_READY", message, headers={"Retry-After": "2"})
-    zs = await asyncio.to_thread(archive, state.title, _tracks(summary, resources.settings))
+    tracks = await _tracks(summary, resources.storage)
+    zs = await asyncio.to_thread(archive, state.title, tracks)
     headers = {
         "Content-Length": str(len(zs)),
         "Content-Disposition": attachment(state.title or state.playlist_id, "zip"),
@@ -212,34 +234,13 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # made in a thread, so file reads never block the loop
+    # made in a thread, so file (and object) reads never block the loop
     if resources.settings.max_disk is None:
         return StreamingResponse(
             read_ahead(iter(zs)), media_type="application/zip", headers=headers
         )
-    response = _StreamedZip(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
-    response.redis = resources.redis
-    response.job_ids = [
-        v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id
-    ]
-    return response
-
-
-class _StreamedZip(StreamingResponse):
-    """A ZIP whose MP3s are marked as being streamed while it is (YTMP3_MAX_DISK removes a
-    file only once no client reads it), and as just used (as a single download does)."""
-
-    redis: Redis
-    job_ids: list[str]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        for job_id in self.job_ids:
-            await disk.downloaded(self.redis, job_id)
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            for job_id in self.job_ids:
-                await asyncio.shield(disk.download_done(self.redis, job_id))
+    response = StreamedBody(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
+    return marked(response, resources.redis, _done_ids(summary))
 
 
 _ZIP_RESPONSES: dict[int | str, dict[str, Any]] = {

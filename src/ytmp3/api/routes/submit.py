@@ -124,7 +124,7 @@ async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep)
 
     if await resources.jobs.owner(video_id, body.bitrate) is None:
         settings = resources.settings
-        why = await disk.refusal(resources.redis, settings.media_dir, budget=settings.max_disk,
+        why = await disk.refusal(resources.redis, resources.storage, budget=settings.max_disk,
                                  min_free=settings.min_free_disk)  # fmt: skip
         if why is not None:
             _counter("storage_full").inc()
