@@ -1,8 +1,8 @@
 """The hosts of tests/hosts, one network namespace each, on one bridge (tests/hosts/netns.py):
-Redis (with its append-only file), the stand-in for YouTube, one `ytmp3 api`, two `ytmp3
-worker`s, and the client: this test process, whose main thread joins the client's
+Redis (with its append-only file), the storage, the stand-in for YouTube, one `ytmp3 api`,
+two `ytmp3 worker`s, and the client: this test process, whose main thread joins the client's
 namespace for the module, so every socket the tests open crosses the bridge. The
-storage is one fixture: for now a directory of this machine's that all share.
+storage is a bucket of SeaweedFS on a host of its own too (tests/s3_server.py).
 
 Made once per module (a cluster takes some seconds to start) and removed in the
 fixtures' finalizers; a crashed run's leftovers are removed at the next start.
@@ -27,6 +27,7 @@ from tests.faults.redis_server import RedisServer
 from tests.harness import start_process, stop_process, wait_until_answers
 from tests.hosts.netns import Network, remove_leftovers
 from tests.ops.processes import env_for
+from tests.s3_server import BUCKET, s3_values, start_seaweedfs
 from ytmp3.config import Settings
 
 API_PORT = 8080
@@ -47,6 +48,7 @@ class Cluster:
     stand_in: stand_in_mod.StandIn
     api: str  # its base URL, on the bridge
     worker_logs: dict[str, Path]  # each worker's JSON log
+    disks: Path  # the API's and the workers' folders: ./data, ./media
 
 
 def _require_root() -> None:
@@ -74,17 +76,29 @@ def network(as_root: None) -> Iterator[Network]:
     with contextlib.ExitStack() as stack:
         stack.callback(net.remove)
         net.create()
-        for role in ("redis", "youtube", "api", *WORKERS, "client"):
+        for role in ("redis", "storage", "youtube", "api", *WORKERS, "client"):
             net.add(role)
         stack.enter_context(net.inside("client"))
         yield net
 
 
 @pytest.fixture(scope="module")
-def storage(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Storage:
-    """A directory of this machine's, which the API and the workers share as they share
-    its disk (as an NFS mount would be shared)."""
-    return Storage({"media_dir": tmp_path_factory.mktemp("media")})
+def storage(network: Network, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+    """A bucket of SeaweedFS (`weed server -s3`) on a host of its own. The API and the
+    workers share nothing else but Redis: each has its own media dir (`./media` in a
+    folder of its own), where a worker converts before it uploads."""
+    server = start_seaweedfs(
+        tmp_path_factory.mktemp("seaweedfs"),
+        host=network.hosts["storage"],
+        base_port=8000,  # any: the host is the test's
+        argv_prefix=tuple(network.argv("storage", [])),
+    )
+    try:
+        server.create_bucket(BUCKET)
+        yield Storage(s3_values(server, "hosts"))
+    finally:
+        server.process.kill()  # its data is the test's to drop: no graceful stop (10 s)
+        server.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +154,7 @@ def cluster(
             env = env_for(settings, port=API_PORT, stop_grace="1")
             if role == "api":
                 env["YTMP3_HOST"] = network.hosts["api"]
-            cwd = root / role  # its ./data
+            cwd = root / role  # its ./data (and ./media, unless the storage names one)
             cwd.mkdir()
             command = [sys.executable, "-m", "ytmp3", "worker" if role in WORKERS else "api"]
             procs.append(start_process(network.argv(role, command), env, log, cwd=cwd))
@@ -151,4 +165,4 @@ def cluster(
             alive=lambda: all(proc.poll() is None for proc in procs),
             why=lambda: "\n".join(f"{p.name}: {p.read_text()[-1500:]}" for p in logs.values()),
         )
-        yield Cluster(network, redis_host, youtube, api, {w: logs[w] for w in WORKERS})
+        yield Cluster(network, redis_host, youtube, api, {w: logs[w] for w in WORKERS}, root)

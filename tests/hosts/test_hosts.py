@@ -1,8 +1,8 @@
-"""Many hosts for real (issue 18): Redis, the stand-in for YouTube, one API and two workers,
-each in a network namespace of its own on one bridge, reached by the test (the client)
-over that bridge only, with the storage the conftest gives (tests/hosts/conftest.py).
-Real processes: redis-server with its append-only file, `ytmp3 api`, `ytmp3 worker`,
-yt-dlp and ffmpeg.
+"""Many hosts for real (issue 18): Redis, the storage (a SeaweedFS bucket), the stand-in
+for YouTube, one API and two workers, each in a network namespace of its own on one
+bridge, reached by the test (the client) over that bridge only (tests/hosts/conftest.py).
+Real processes: redis-server with its append-only file, `weed server -s3`, `ytmp3 api`,
+`ytmp3 worker`, yt-dlp and ffmpeg. API and workers share no disk.
 
 Which worker ran a job is read from each worker's JSON log (its job lines carry the
 job id); what the record says of its runs, from Redis itself.
@@ -26,7 +26,7 @@ from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.model.job import JobState
 
-# the cluster starts in the first test's time (2-6 s); the longest, the link cut, takes ~16 s
+# the cluster starts in the first test's time (~6 s); the longest, the link cut, takes ~20 s
 pytestmark = [pytest.mark.slow, pytest.mark.hosts, pytest.mark.timeout(60)]
 SECONDS = 4  # each video's length
 
@@ -118,6 +118,7 @@ async def test_jobs_spread_over_both_workers_each_converted_once(
     assert Counter(j for jobs in runs.values() for j in jobs) == Counter(ids), runs
     assert all(runs.values()), runs  # one job at a time each: both had to take some
     assert all(cluster.stand_in.downloads[v] == 1 for v in videos), cluster.stand_in.downloads
+    assert not list(cluster.disks.rglob("*.mp3*"))  # in the bucket only: on no host's disk
 
 
 async def test_redis_restarted_every_queued_job_is_still_done(
