@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +18,17 @@ from tests.conftest import IN_CI
 @dataclass
 class RedisServer:
     port: int
+    host: str = "127.0.0.1"
+    # what starts it, before redis-server's own argv: `ip netns exec NS` (tests/hosts)
+    wrap: list[str] = field(default_factory=list)
+    # its append-only file's folder, written through on every command (so a kill -9
+    # loses nothing acknowledged); None: it keeps nothing
+    aof_dir: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         exe = shutil.which("redis-server")
@@ -29,9 +36,14 @@ class RedisServer:
             if IN_CI:
                 pytest.fail("redis-server is required (scripts/test installs it)")
             pytest.skip("redis-server not installed")
+        kept = (
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.aof_dir)]
+            if self.aof_dir is not None
+            else ["--appendonly", "no"]
+        )
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--logfile", ""],
+            [*self.wrap, exe, "--port", str(self.port), "--bind", self.host, "--save", "",
+             "--protected-mode", "no", *kept, "--logfile", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -42,7 +54,7 @@ class RedisServer:
 
     def answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:

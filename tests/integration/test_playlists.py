@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -15,11 +16,12 @@ import httpx
 import pytest
 
 from tests.conftest import make_audio, submit_body, wait_finished, wait_for
-from tests.integration.helpers import assert_mp3, service
+from tests.integration.helpers import assert_mp3, fetch_servers_of, processes_mentioning, service
 from tests.stand_in import MISSING_VIDEO, Feed, Source, StandIn
 from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
 from ytmp3.config import Settings
+from ytmp3.jobs.convert import BULK_NICE
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 SettingsFactory = Callable[..., Settings]
@@ -220,3 +222,73 @@ async def test_a_single_video_is_not_stuck_behind_another_clients_playlist(
         final = await wait_playlist(client, playlist, timeout=180)
         assert final["status"] == "done" and final["done"] == 30
         assert time.monotonic() - single_at > 2.0  # the playlist went on well after
+
+
+AUTOGROUPS = Path("/proc/self/autogroup").exists()
+
+
+def lowered(pid: int, base: int) -> int:
+    """How many nice levels below the test's own a process runs: its autogroup's (it
+    leads a session), or where there are none its own."""
+    if AUTOGROUPS:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    return os.getpriority(os.PRIO_PROCESS, pid) - base
+
+
+async def test_entries_yield_to_a_single_submission_of_one_that_starts_at_once(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
+) -> None:
+    """The playlist's window fills the worker's two slots with entries, at the worker's
+    priority while they are alone; a single submission of its last entry (another
+    client) takes the spare slot at once, ahead of the entry before it, not as bulk; the
+    two entries yield the CPU to it while it runs, and take it back when it ends."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    audio = make_audio(5)
+    entries = [f"niceEntry{n:02d}" for n in range(4)]
+    stand_in.feeds["PLniceList"] = Feed([(v, v, 5.0) for v in entries])
+    for video_id in entries:
+        # the entries' downloads take ~8 s (their processes are looked at), until released;
+        # the single submission's ~2 s
+        rate = len(audio) // (2 if video_id == entries[3] else 8)
+        stand_in.sources[video_id] = Source(audio, bytes_per_second=rate, hurry_on_release=True)
+    settings = make_settings(redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY)
+    async with service(settings) as client:
+        await started(settings)
+        playlist = await submit_playlist(
+            client, "PLniceList", headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+
+        async def jobs() -> list[str] | None:
+            data = (await client.get(f"/playlists/{playlist}")).json()["data"]
+            return [e["job_id"] for e in data["entries"]] if data["entries"] else None
+
+        first, second, third, last = await wait_for(jobs, timeout=30)
+
+        def ffmpegs(*of: str) -> dict[str, int] | None:
+            found = {job: processes_mentioning(job) for job in of}
+            return {job: pids[0] for job, pids in found.items()} if all(found.values()) else None
+
+        bulk = await wait_for(lambda: ffmpegs(first, second), timeout=30)
+        if AUTOGROUPS:  # alone, a playlist takes the CPU as any conversion would
+            assert [lowered(pid, base) for pid in bulk.values()] == [0, 0]
+        shared = await client.post(
+            "/submit", json=submit_body(entries[3]), headers={"X-Forwarded-For": "198.51.100.2"}
+        )
+        assert shared.json()["message_code"] == "REQUEST_EXISTS"
+        assert shared.json()["data"]["id"] == last
+        single = (await wait_for(lambda: ffmpegs(last), timeout=30))[last]
+        assert lowered(single, base) == 0
+        assert [lowered(pid, base) for pid in bulk.values()] == [BULK_NICE, BULK_NICE]
+        (server,) = fetch_servers_of(os.getpid())
+        downloads = [os.getpriority(os.PRIO_PROCESS, pid) for pid in fetch_servers_of(server)]
+        niced = min(19, base + BULK_NICE)  # the entries' downloads, for good
+        assert sorted(downloads) == [base, niced, niced]
+        # the entry before it waits for the window, as every entry of the list would
+        assert (await client.get(f"/status/{third}")).json()["data"]["status"] == "queued"
+        assert (await wait_finished(client, last, timeout=30))["status"] == "done"
+        if AUTOGROUPS:  # a process's own nice could not be raised back; a group's can
+            # (once the single's run has ended, a moment after its record says done)
+            await wait_for(lambda: all(lowered(p, base) == 0 for p in bulk.values()), timeout=5)
+        stand_in.release_stalls.set()
+        final = await wait_playlist(client, playlist, timeout=60)
+        assert final["status"] == "done" and final["done"] == 4

@@ -116,7 +116,7 @@ async def test_a_worker_leaves_at_once_when_it_stops_taking_jobs() -> None:
 
 
 async def test_the_heartbeat_ends_with_its_worker() -> None:
-    """A worker that lost Redis is replaced by a fresh one: the old one's heartbeat stops."""
+    """A worker stopped: its heartbeat stops, and its record goes."""
     redis = Store.from_url(None).connect()
 
     async def run_forever() -> None:
@@ -128,6 +128,25 @@ async def test_the_heartbeat_ends_with_its_worker() -> None:
     main.cancel()
     await asyncio.wait_for(task, timeout=5)  # ended by itself, nobody cancelled it
     assert await workers.alive(redis) == 0
+
+
+async def test_a_worker_that_lost_redis_keeps_its_record_for_the_next() -> None:
+    """A worker that lost Redis is replaced by a fresh one of the same process: the old
+    one's heartbeat stops, and leaves the record to the fresh one (or to lapse)."""
+    redis = Store.from_url(None).connect()
+    lost = asyncio.Event()
+
+    async def until_redis_is_lost() -> None:
+        await lost.wait()
+        raise ConnectionError("Redis went away")
+
+    main = asyncio.create_task(until_redis_is_lost())
+    task = asyncio.create_task(heartbeat.keep_beating(redis, "h-1-aa", FakeWorker(True, main)))
+    await wait_for(lambda: workers.alive(redis), timeout=5)
+    lost.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert main.done() and isinstance(main.exception(), ConnectionError)
+    assert await workers.is_alive(redis, "h-1-aa")
 
 
 async def test_alive_on_host_matches_the_whole_host_name() -> None:

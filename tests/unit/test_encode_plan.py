@@ -112,3 +112,15 @@ def test_a_conversion_alone_has_every_core_and_hands_them_back() -> None:
 def test_parallel_encoding_off_means_one_core_each() -> None:
     with CoreShare(4, parallel=False).conversion() as share:
         assert share() == 1
+
+
+def test_a_bulk_conversion_takes_one_core_and_leaves_the_others_theirs() -> None:
+    cores = CoreShare(2)
+    # the entries run niced: the single video has both cores before them
+    with (
+        cores.conversion(bulk=True) as entry,
+        cores.conversion(bulk=True) as other,
+        cores.conversion() as single,
+    ):
+        assert (entry(), other(), single()) == (1, 1, 2)
+    assert cores.running == 0

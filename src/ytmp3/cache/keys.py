@@ -82,3 +82,9 @@ def playlist_claim_key(list_id: str, bitrate: int) -> str:
 def playlists_of_key(job_id: str) -> str:
     """The playlists a conversion is an entry of: their records live as long as it does."""
     return f"{PREFIX}:playlists-of:{job_id}"
+
+
+def bulk_key(job_id: str) -> str:
+    """Set while a conversion is a playlist's entry alone, no single submission of it:
+    its processes run at a lower CPU priority (ytmp3.cache.bulk)."""
+    return f"{PREFIX}:bulk:{job_id}"

@@ -18,15 +18,16 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from ytmp3 import metrics
-from ytmp3.cache import workers
+from ytmp3.cache import bulk, workers
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
 from ytmp3.jobs import pipeline
-from ytmp3.jobs.cores import CoreShare
+from ytmp3.jobs.cores import CoreShare, Slots
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
 from ytmp3.jobs.heartbeat import Presence
+from ytmp3.jobs.priority import Yielding
 from ytmp3.jobs.room import make_room
 from ytmp3.jobs.tags import write_tags
 from ytmp3.jobs.tracker import StatusTracker
@@ -51,6 +52,12 @@ COVER_REDIRECTS = 3  # followed only on the thumbnail host itself
 # claiming it (so no liveness record names it), once ARQ's in-progress key lapses. Any
 # other re-run of a cut attempt is a new ARQ job (ytmp3.jobs.handback).
 ARQ_MAX_TRIES = 2
+# A playlist's entry (ytmp3.cache.bulk) runs this many nice levels below single videos
+# while one converts in its worker (jobs/priority.py): CPU weight 110 against 1024, so
+# the single video gets ~90% of a core it shares with an entry. Only then: niced for
+# good, a playlist got a tenth of the CPU whenever anything else on the host ran (row
+# playlist 1.8-3.3x on the shared bench machine).
+BULK_NICE = 10
 
 
 @dataclass
@@ -66,13 +73,16 @@ class JobContext:
     presence: Presence
     owed: Owed
     cores: CoreShare
+    slots: Slots
     storage: Storage
+    yielding: Yielding
 
 
 async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     jc: JobContext = ctx["ytmp3"]
     try:
         state = await _claim(jc, job_id, attempt)
+        nice = BULK_NICE if state is not None and await bulk.is_bulk(jc.redis, job_id) else 0
     except (RedisError, OSError, asyncio.CancelledError):
         # The claim may or may not have been written: hand back either way (the fence
         # takes an unclaimed attempt too), now or once Redis answers.
@@ -87,8 +97,12 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
-        with jc.cores.conversion() as cores:
-            await _run(jc, tracker, part, cores)
+        async with jc.slots.slot(bulk=nice > 0):
+            with (
+                jc.cores.conversion(bulk=nice > 0) as cores,
+                contextlib.nullcontext() if nice else jc.yielding.single(),
+            ):
+                await _run(jc, tracker, part, cores, nice)
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
         log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)
@@ -146,14 +160,14 @@ async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:
 
 
 async def _run(
-    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int]
+    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int], nice: int
 ) -> None:
     settings = jc.settings
     job_id = tracker.state.id
     cover = asyncio.create_task(_fetch_cover(jc, tracker.state.video_id))
     try:
         async with asyncio.timeout(settings.job_timeout):
-            await _convert_with_retries(jc, tracker, part, cores)
+            await _convert_with_retries(jc, tracker, part, cores, nice)
             if tracker.state.status is not Status.CONVERTING:
                 await tracker.on_converting()
             cover_bytes = await cover
@@ -196,12 +210,13 @@ def _error(exc: ConversionError) -> JobError:
 
 
 async def _convert_with_retries(
-    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int]
+    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int], nice: int
 ) -> None:
     settings = jc.settings
     job = Job(
         url=settings.source_url.format(video_id=tracker.state.video_id),
         max_duration=settings.max_duration,
+        nice=nice,
     )
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
@@ -214,6 +229,7 @@ async def _convert_with_retries(
                 listener=tracker,
                 cores=cores,
                 stall_timeout=settings.stall_timeout,
+                yielding=jc.yielding if nice else None,
             )
         except ConversionError as exc:
             if not exc.retryable or delay is None:

@@ -66,10 +66,15 @@ async def keep_beating(
     redis: Redis, worker_id: str, worker: Beating, presence: Presence | None = None
 ) -> None:
     """Write the record every BEAT seconds, and at once when it changes, until the worker
-    has ended (its main task done and its last job gone); then remove it.
+    has ended (its main task done and its last job gone); then remove it, unless the
+    worker ended by losing Redis.
 
     Ends by itself, so a worker that lost Redis (and was replaced by a fresh one)
-    leaves no heartbeat behind for a worker that is gone.
+    leaves no heartbeat behind for a worker that is gone. Its record stays: the fresh
+    worker, of the same process and id, writes it again with its first beat, and until
+    then the process is alive all the same. Removed, the jobs its outage cut would be
+    handed back by other workers as if it had died (tests/hosts caught it); should no
+    fresh worker come, the record lapses.
     """
     presence = presence or Presence()
     written: WorkerRecord | None = None
@@ -95,8 +100,14 @@ async def keep_beating(
                 log.warning("heartbeat failed: %s", exc)
                 retry_at = time.monotonic() + 1
         await asyncio.sleep(_CHECK)
-    if written is not None:
+    if written is not None and not _lost_redis(worker.main_task):
         try:
             await leave(redis, worker_id)
         except (RedisError, OSError) as exc:
             log.warning("heartbeat: could not remove the record (it lapses anyway): %s", exc)
+
+
+def _lost_redis(task: asyncio.Task[None] | None) -> bool:
+    if task is None or not task.done() or task.cancelled():
+        return False
+    return isinstance(task.exception(), RedisError | OSError)

@@ -23,6 +23,7 @@ from ytmp3.jobs.fetch.client import Download, Fetcher, FetchServerError
 from ytmp3.jobs.fetch.protocol import Job, decode_event
 from ytmp3.jobs.fetch.youtube import classified
 from ytmp3.jobs.lifetime import die_with_parent, kill_group
+from ytmp3.jobs.priority import Yielding
 from ytmp3.model.failures import ended, failure, human_duration
 from ytmp3.model.job import ErrorCode
 
@@ -115,6 +116,7 @@ async def convert(
     listener: Listener,
     cores: Callable[[], int] = lambda: 1,
     stall_timeout: float = STALL_TIMEOUT,
+    yielding: Yielding | None = None,
 ) -> Output:
     """Download and convert into `out` (a temporary name); raise ConversionError.
 
@@ -123,7 +125,11 @@ async def convert(
     A download that sends no audio for `stall_timeout` seconds is cut (DOWNLOAD_FAILED,
     worth another try); audio past the job's longest duration ends as TOO_LONG, and a
     live stream never starts (LIVE_STREAM, refused by the download itself): neither
-    holds a worker's slot until the job's timeout."""
+    holds a worker's slot until the job's timeout.
+
+    `yielding` given: bulk (a playlist's entry): one ffmpeg encodes it (the parallel
+    encoder costs more CPU in all, and bulk conversions keep every core busy already),
+    and yields the CPU to the worker's single videos (jobs/priority.py)."""
     data_r, data_w = os.pipe()
     events_r, events_w = os.pipe()
     events = os.fdopen(events_r, "rb", buffering=0)
@@ -147,7 +153,7 @@ async def convert(
         info = asyncio.ensure_future(state.info_seen.wait())
         await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
         info.cancel()
-        if parallel_pays(cores(), state.duration):
+        if yielding is None and parallel_pays(cores(), state.duration):
             converter = ParallelEncoder(
                 ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
                 cores=cores, duration=state.duration,
@@ -159,6 +165,8 @@ async def convert(
                 stdin=data_r, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
+            if yielding is not None:
+                yielding.add(process.pid)
             converter = _Single(process)
         watchdog.converter = converter
         # The processes hold the pipe now; ours would keep it from ending.
@@ -187,6 +195,8 @@ async def convert(
         if download is not None:
             await download.wait()
         if converter is not None:
+            if yielding is not None and isinstance(converter, _Single):
+                yielding.discard(converter.process.pid)  # before its pid can be reused
             await converter.close()
 
 

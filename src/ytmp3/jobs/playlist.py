@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ytmp3.cache import bulk
 from ytmp3.cache.fair import FairQueue
 from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.jobs.convert import JobContext
@@ -94,9 +95,12 @@ async def _entry(
     claim = await jc.store.claim(item.video_id, state.bitrate)
     if claim.state.status is Status.DONE and not await present(jc.storage, claim.state.id):
         claim = await jc.store.claim(item.video_id, state.bitrate, replacing=claim.state.id)
-    return base.model_copy(update={"job_id": claim.state.id}), (
-        claim.state.id if claim.created else None
-    )
+    if not claim.created:
+        return base.model_copy(update={"job_id": claim.state.id}), None
+    # at once, so a single submission of it from now on finds the mark to end
+    # (README "Fair share": entries run at a lower CPU priority than single videos)
+    await bulk.mark(jc.redis, claim.state.id, ttl=settings.result_ttl)
+    return base.model_copy(update={"job_id": claim.state.id}), claim.state.id
 
 
 async def _fail(

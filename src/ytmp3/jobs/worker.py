@@ -26,8 +26,8 @@ from ytmp3.cache.queue import PLAYLIST_TASK, TASK, job_of
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
-from ytmp3.jobs.convert import ARQ_MAX_TRIES, JobContext, convert
-from ytmp3.jobs.cores import CoreShare
+from ytmp3.jobs.convert import ARQ_MAX_TRIES, BULK_NICE, JobContext, convert
+from ytmp3.jobs.cores import SPARE_SLOTS, CoreShare, Slots
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
@@ -36,6 +36,7 @@ from ytmp3.jobs.fetch.protocol import Options
 from ytmp3.jobs.handback import Owed, keep_reaping
 from ytmp3.jobs.heartbeat import Presence
 from ytmp3.jobs.playlist import read_playlist
+from ytmp3.jobs.priority import Yielding
 from ytmp3.storage import open_storage
 from ytmp3.storage.base import Storage
 
@@ -49,6 +50,11 @@ CLEANUP_SECONDS = {0, 30}
 # The fair queue's catch-up: a window left short by a refill lost with its worker
 REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
+# ARQ takes SPARE_SLOTS jobs more than YTMP3_MAX_JOBS, a slot a playlist's window never
+# fills: the window is the workers' YTMP3_MAX_JOBS (their liveness records), so a single
+# video submitted while a playlist keeps every core busy starts at once, at a normal CPU
+# priority above the entries' (ytmp3.cache.bulk); without a playlist, Slots keeps the
+# conversions at YTMP3_MAX_JOBS. README "Fair share"; bench row fairshare.
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -97,9 +103,12 @@ class WorkerProcess:
     fetcher: Fetcher
     presence: Presence
     owed: Owed
-    # the conversions running here, whichever ARQ worker runs them: their core shares
+    # the conversions running here, whichever ARQ worker runs them: their core shares,
+    # and the bulk ones yielding the CPU to the others
     cores: CoreShare
+    slots: Slots  # how many of them convert at once
     storage: Storage  # where finished MP3s go (one bucket client for the process)
+    yielding: Yielding
 
 
 def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
@@ -121,7 +130,9 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
             presence=process.presence,
             owed=process.owed,
             cores=process.cores,
+            slots=process.slots,
             storage=process.storage,
+            yielding=process.yielding,
         )
         # jobs cut while Redis was away go back first, before this worker takes any
         await process.owed.settle(store, redis)
@@ -174,7 +185,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=False,  # run_worker handles them, across reconnects
-        max_jobs=settings.max_jobs,
+        max_jobs=settings.max_jobs + SPARE_SLOTS,
         # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
         # ARQ's own limit is only a backstop.
         job_timeout=settings.job_timeout + 30,
@@ -209,7 +220,9 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         presence=presence,
         owed=Owed(),
         cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
+        slots=Slots(settings.max_jobs),
         storage=open_storage(settings),
+        yielding=Yielding(BULK_NICE),
     )
 
     draining: set[asyncio.Task[None]] = set()

@@ -18,7 +18,7 @@ from ytmp3.api.envelope import ApiError, Envelope, encoded, envelope, error_doc,
 from ytmp3.api.json_body import JsonBodyRoute
 from ytmp3.api.rate_limit import retry_after
 from ytmp3.api.schemas import SubmitData, SubmitRequest, submit_data, submit_view
-from ytmp3.cache import disk
+from ytmp3.cache import bulk, disk
 from ytmp3.cache.fair import FairQueue, withdraw
 from ytmp3.cache.probe import UpstreamError
 from ytmp3.config import RateLimit, Settings, parse_rate_limit
@@ -139,6 +139,9 @@ async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep)
         resources.usage.add(caller.key.name, submissions=1)
     if not created:
         _counter("exists").inc()
+        if not state.status.finished:
+            # someone waits for it now: a playlist's entry is bulk no more
+            await bulk.wanted(resources.redis, state.id)
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
     # Bounded where a conversion is created, so a repeat submission costs no round trip.
     settings = resources.settings

@@ -53,6 +53,7 @@ class Options(_Json):
 class Job(_Json):
     url: str
     max_duration: int
+    nice: int = 0  # levels below the worker's CPU priority: a playlist's entry (bulk)
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,10 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
 def run(prepared: Prepared, job: Request, events_fd: int) -> int:
     """In a download process, stdout being the audio pipe (for a ListJob, the listing's):
     download or list `job`, telling events on `events_fd`; returns the exit code."""
+    if isinstance(job, Job) and job.nice > 0:
+        # before any work: bulk yields the CPU to single videos (a fork shares the fetch
+        # server's autogroup, so this counts against the other downloads only: a small part)
+        os.nice(job.nice)
     with os.fdopen(events_fd, "w", buffering=1, encoding="utf-8") as stream:
         prepared.events.attach(stream)
         code = download(prepared, job) if isinstance(job, Job) else list_entries(prepared, job)
