@@ -70,6 +70,9 @@ def decoder_args(ffmpeg: str, max_duration: int, out: Path) -> list[str]:
         "-af", "aformat=sample_fmts=s16:channel_layouts=mono|stereo"
                ":sample_rates=48000|44100|32000",
         "-t", str(max_duration + 1),
+        # one write per 32 KiB buffer, not per decoded packet (20 ms of Opus): a
+        # thirtieth of the wake-ups for the spool's thread
+        "-flush_packets", "0",
         "-c:a", "pcm_s16le", "-f", "wav", "pipe:1",
     ]  # fmt: skip
 
