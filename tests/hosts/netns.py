@@ -114,14 +114,14 @@ def namespaces() -> list[str]:
 
 
 def remove_namespace(name: str) -> None:
-    pids = [int(pid) for pid in ip("netns", "pids", name).split()]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while ip("netns", "pids", name).split():  # a killed child of ours is gone once reaped
+    # killed until none is left: one may enter as we kill (a process being started there)
+    while left := [int(pid) for pid in ip("netns", "pids", name).split()]:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if time.monotonic() > deadline:
-            raise AssertionError(f"processes outlived SIGKILL in {name}")
+            raise AssertionError(f"processes outlived SIGKILL in {name}: {left}")
         time.sleep(0.02)
     ip("netns", "delete", name)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
-from tests.hosts.netns import PREFIX, Network, namespaces, remove_leftovers
+from tests.hosts.netns import PREFIX, Network, ip, namespaces, remove_leftovers
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(30)]
 
@@ -24,6 +25,10 @@ def test_a_dead_runs_namespaces_are_removed_a_live_runs_kept(as_root: None) -> N
         dead.add("host")
         live.create()
         left = subprocess.Popen(dead.argv("host", ["sleep", "60"]))
+        deadline = time.monotonic() + 10  # in the namespace before the sweep
+        while str(left.pid) not in ip("netns", "pids", dead.ns("host")).split():
+            assert time.monotonic() < deadline, "the process never entered its namespace"
+            time.sleep(0.02)
         removed = remove_leftovers()
         assert {dead.hub, dead.ns("host")} <= set(removed), removed
         assert left.wait(timeout=10) == -9  # what ran there was killed first

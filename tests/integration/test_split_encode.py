@@ -96,15 +96,19 @@ async def _parallel(
     *,
     cores: Callable[[], int] = lambda: 2,
     min_seconds: float = 10.0,
+    duration: float | None = None,
+    started: Callable[[ParallelEncoder], None] = lambda _: None,
 ) -> tuple[ParallelEncoder, float]:
-    """The parallel encoder fed `source` through a pipe, as a download would feed it."""
+    """The parallel encoder fed `source` through a pipe, as a download would feed it;
+    `started` is called before the first byte is written."""
     read_end, write_end = os.pipe()
     encoder = ParallelEncoder(
         ffmpeg=ffmpeg_exe(), bitrate=bitrate, out=out, max_duration=7200,
-        cores=cores, min_seconds=min_seconds, segment_seconds=SEGMENT,
+        cores=cores, min_seconds=min_seconds, segment_seconds=SEGMENT, duration=duration,
     )  # fmt: skip
     await encoder.start(read_end)
     os.close(read_end)
+    started(encoder)
 
     def write() -> None:
         with os.fdopen(write_end, "wb") as pipe:
@@ -199,6 +203,24 @@ async def test_cores_taken_back_mid_job_leave_the_segments_to_the_encoders_kept(
     split = _decode(tmp_path / "split.mp3", 1)
     assert len(split) == len(reference)
     assert abs(_snr(reference, split) - _snr(reference, _decode(flat, 1))) < 0.01
+
+
+async def test_encoders_of_audio_known_to_be_long_start_beside_the_decoder(
+    tmp_path: Path,
+) -> None:
+    """The page told the length: every encoder is up before the first byte of audio
+    (not ~50 ms of process start after the decoder's first PCM), and the file is the
+    same as when they start later."""
+    source, reference, _ = _source("tone")
+    spawned: list[int] = []
+    early, _ = await _parallel(
+        source, 128, tmp_path / "early.mp3", duration=SECONDS,
+        started=lambda e: spawned.append(len(e.encoders)),
+    )  # fmt: skip
+    assert spawned == [2] and sum(1 for e in early.encoders if e.fed) == 2
+    await _parallel(source, 128, tmp_path / "late.mp3")
+    assert (tmp_path / "early.mp3").read_bytes() == (tmp_path / "late.mp3").read_bytes()
+    assert len(_decode(tmp_path / "early.mp3", 1)) == len(reference)
 
 
 async def test_players_read_the_duration_and_tags_right(tmp_path: Path) -> None:

@@ -90,6 +90,11 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
         raise
     if state is None:
         return "not ours"
+    if not jc.slots.free(bulk=nice > 0) and await _room_elsewhere(jc):
+        # ARQ's spare slot took it while every slot here is busy: to a worker with room
+        log.info("job %s: no slot free here; handed to a worker with room", job_id)
+        await asyncio.shield(_cut(jc, job_id, attempt))
+        return "handed on"
     tracker = StatusTracker(jc.store, state)
     jc.presence.jobs.add(job_id)
     started = time.monotonic()
@@ -148,6 +153,13 @@ async def _claim(jc: JobContext, job_id: str, attempt: int) -> JobState | None:
         return advance(stored, Status.DOWNLOADING, now=time.time(), worker=jc.worker_id)
 
     return await jc.store.update(job_id, take)
+
+
+async def _room_elsewhere(jc: JobContext) -> bool:
+    try:
+        return await workers.room_elsewhere(jc.redis, jc.worker_id)
+    except (RedisError, OSError):
+        return False  # then it waits for a slot here
 
 
 async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:

@@ -49,7 +49,8 @@ SPARE_SLOTS = 1
 class Slots:
     """YTMP3_MAX_JOBS conversions at once, and SPARE_SLOTS more only for single videos
     while a playlist's entries run: a single video never waits for bulk work, and a worker
-    with no playlist still runs at most YTMP3_MAX_JOBS, as the setting says."""
+    with no playlist still runs at most YTMP3_MAX_JOBS, as the setting says. (A job ARQ
+    hands this worker beyond them goes to another worker with room: jobs/convert.py.)"""
 
     def __init__(self, max_jobs: int) -> None:
         self.max_jobs = max_jobs
@@ -57,7 +58,8 @@ class Slots:
         self.bulk = 0
         self._changed = asyncio.Condition()
 
-    def _free(self, bulk: bool) -> bool:
+    def free(self, *, bulk: bool = False) -> bool:
+        """Whether a conversion would start at once."""
         if self.running < self.max_jobs:
             return True
         return not bulk and self.bulk > 0 and self.running < self.max_jobs + SPARE_SLOTS
@@ -66,7 +68,7 @@ class Slots:
     async def slot(self, *, bulk: bool = False) -> AsyncIterator[None]:
         """Wait for a slot, and hold it while inside."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self._free(bulk))
+            await self._changed.wait_for(lambda: self.free(bulk=bulk))
             self.running += 1
             self.bulk += bulk
         try:

@@ -70,19 +70,22 @@ def decoder_args(ffmpeg: str, max_duration: int, out: Path) -> list[str]:
         "-af", "aformat=sample_fmts=s16:channel_layouts=mono|stereo"
                ":sample_rates=48000|44100|32000",
         "-t", str(max_duration + 1),
+        # one write per 32 KiB buffer, not per decoded packet (20 ms of Opus): a
+        # thirtieth of the wake-ups for the spool's thread
+        "-flush_packets", "0",
         "-c:a", "pcm_s16le", "-f", "wav", "pipe:1",
     ]  # fmt: skip
 
 
-def encoder_args(
-    ffmpeg: str, fmt: wav.Format, bitrate: int, out: Path, *, reservoir: bool
-) -> list[str]:
+def encoder_args(ffmpeg: str, bitrate: int, out: Path, *, reservoir: bool) -> list[str]:
     # Segments are written bare (no ID3, no Xing); the one encoder of short audio
-    # writes its file as a plain conversion does.
+    # writes its file as a plain conversion does. Each is fed the decoder's WAV header
+    # before its PCM, so it can start before the format is known (the same frames as
+    # raw PCM with the rate and channels given).
     bare = [] if reservoir else ["-reservoir", "0", "-write_xing", "0", "-id3v2_version", "0"]
     return [
         ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats",
-        "-f", "s16le", "-ar", str(fmt.sample_rate), "-ac", str(fmt.channels), "-i", "pipe:0",
+        "-f", "wav", "-i", "pipe:0",
         "-c:a", "libmp3lame", "-b:a", f"{bitrate}k", *bare,
         "-f", "mp3", "-y", str(out),
     ]  # fmt: skip
@@ -118,8 +121,9 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
 @dataclass
 class _Encoder:
     process: asyncio.subprocess.Process
-    stdin: int  # our end of its input pipe
+    stdin: int  # our end of its input pipe (closed by its feeder, or by close())
     output: Path
+    feeding: bool = False  # a feeder thread owns `stdin`
     fed: list[tuple[plan.Piece, bool]] = field(default_factory=list)
     stderr: bytes = b""
 
@@ -150,6 +154,7 @@ class ParallelEncoder:
         self.spool_path = _sibling(out, "pcm")
         self.decoder: asyncio.subprocess.Process | None = None
         self.encoders: list[_Encoder] = []
+        self._dropped: list[_Encoder] = []  # started on a guess, never fed
         self.spool: Spool | None = None
         self._spool_fd = -1
         self._threads: list[_Thread] = []
@@ -157,6 +162,8 @@ class ParallelEncoder:
         self._next = 0  # the next segment to hand out
         self._segment_frames = 0
         self._fmt: wav.Format | None = None
+        self._header = b""  # the decoder's WAV header, sent to each encoder first
+        self._segmented = False
         self._source = -1  # our end of the decoder's output
 
     async def start(self, data_fd: int) -> None:
@@ -175,6 +182,14 @@ class ParallelEncoder:
         finally:
             os.close(write_end)
         self._source = read_end
+        # Not known to be short: the encoders start now, beside the decoder, not after
+        # its first PCM (an ffmpeg takes ~50 ms of a core to start, which would idle
+        # meanwhile). Of unknown length, they are a guess, dropped unfed if it is short.
+        if self.duration is None or self.duration >= self.min_seconds:
+            count = self.cores()
+            self._segmented = count > 1
+            for n in range(count if self._segmented else 0):  # one by one: each is
+                await self._spawn(n)  # known to kill() from its start
 
     def kill(self) -> None:
         if self.spool is not None:
@@ -193,9 +208,10 @@ class ParallelEncoder:
         try:
             header = await self._thread(loop, lambda: _read_header(source), "ytmp3-wav")
             if header is None:  # no audio came out: the decoder says why
+                self._close_inputs()  # encoders started early end with nothing to do
                 await decoder.wait()
                 return self._ending(decoder.returncode or 0, await decoder_stderr, 0.0)
-            fmt, head = header
+            fmt, self._header, head = header
             self._fmt = fmt
             self._segment_frames = plan.segment_frames(fmt.sample_rate, self.segment_seconds)
             self._spool_fd = os.open(self.spool_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -203,17 +219,22 @@ class ParallelEncoder:
             with spool.cond:
                 spool.hold("next", 0)  # nothing is dropped before the first segment is out
             self._thread(loop, lambda: spool.fill(source, head), "ytmp3-spool")
-            if self.duration is not None and self.duration >= self.min_seconds:
-                long_enough = True
-            else:  # of unknown length: decoded far enough, or to its end, it is known
+            long_enough = self.duration is not None and self.duration >= self.min_seconds
+            if not long_enough:  # of unknown length: decoded far enough, it is known
                 threshold = int(self.min_seconds * fmt.sample_rate) * fmt.frame_bytes
-                size = await self._thread(loop, lambda: spool.wait_past(threshold), "ytmp3-wait")
-                long_enough = size > threshold
-            count = max(1, self.cores()) if long_enough else 1
-            # one core only (others took theirs meanwhile): one encoder, with the reservoir
-            segmented = count > 1
-            for n in range(count):  # one by one: each is known to kill() from its start
-                await self._spawn(fmt, n, segmented=segmented)
+                wait = functools.partial(spool.wait_past, threshold)
+                long_enough = await self._thread(loop, wait, "ytmp3-wait") > threshold
+            if not long_enough:
+                self._drop_encoders()  # started on a guess (start()) that was wrong
+            if not self.encoders:
+                count = max(1, self.cores()) if long_enough else 1
+                # one core only (others took theirs): one encoder, with the reservoir
+                self._segmented = count > 1
+                for n in range(count):
+                    await self._spawn(n)
+            segmented, count = self._segmented, len(self.encoders)
+            for encoder in self.encoders:
+                encoder.feeding = True
             feeders = [
                 self._thread(loop, functools.partial(self._feed, e, segmented), f"ytmp3-feed-{e}")
                 for e in range(count)
@@ -242,6 +263,7 @@ class ParallelEncoder:
                     return self._ending(1, f"joining the segments failed: {exc}".encode(), 0.0)
             return self._ending(0, b"", seconds)
         finally:
+            self._close_inputs()  # of encoders no feeder took (an early error)
             if not decoder_stderr.done():
                 decoder_stderr.cancel()
 
@@ -256,13 +278,14 @@ class ParallelEncoder:
         used = sum(1 for e in self.encoders if e.fed)
         return Outcome(rc, stderr.decode("utf-8", "replace").strip()[-500:], seconds, used)
 
-    async def _spawn(self, fmt: wav.Format, n: int, *, segmented: bool) -> None:
+    async def _spawn(self, n: int) -> None:
+        segmented = self._segmented
         read_end, write_end = os.pipe()
         _widen(write_end)
         output = _sibling(self.out, f"seg{n}") if segmented else self.out
         try:
             process = await asyncio.create_subprocess_exec(
-                *encoder_args(self.ffmpeg, fmt, self.bitrate, output, reservoir=not segmented),
+                *encoder_args(self.ffmpeg, self.bitrate, output, reservoir=not segmented),
                 stdin=read_end, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True, preexec_fn=die_with_parent,
@@ -273,6 +296,19 @@ class ParallelEncoder:
         finally:
             os.close(read_end)
         self.encoders.append(_Encoder(process, write_end, output))
+
+    def _drop_encoders(self) -> None:
+        for encoder in self.encoders:
+            kill_group(encoder.process.pid)
+        self._close_inputs()
+        self._dropped += self.encoders
+        self.encoders = []
+
+    def _close_inputs(self) -> None:
+        for encoder in self.encoders:
+            if not encoder.feeding and encoder.stdin >= 0:
+                os.close(encoder.stdin)
+                encoder.stdin = -1
 
     async def _await_encoder(self, encoder: _Encoder) -> None:
         assert encoder.process.stderr is not None
@@ -295,6 +331,7 @@ class ParallelEncoder:
         assert spool is not None and self._fmt is not None
         frame_bytes = plan.FRAME * self._fmt.frame_bytes
         try:
+            _write_all(encoder.stdin, self._header)
             if not segmented:
                 with spool.cond:
                     spool.hold(e, 0)
@@ -322,6 +359,7 @@ class ParallelEncoder:
             pass
         finally:
             os.close(encoder.stdin)
+            encoder.stdin = -1
             spool.release(e)
 
     def _take(self, e: int) -> plan.Piece | None:
@@ -402,11 +440,12 @@ class ParallelEncoder:
     # ------------------------------------------------------------------ the end
 
     def _processes(self) -> list[asyncio.subprocess.Process]:
-        found = [e.process for e in self.encoders]
+        found = [e.process for e in (*self.encoders, *self._dropped)]
         return [self.decoder, *found] if self.decoder is not None else found
 
     async def close(self) -> None:
         """Wait for every process and thread to end; remove the temporary files."""
+        self._close_inputs()
         for process in self._processes():
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -419,7 +458,7 @@ class ParallelEncoder:
                 os.close(fd)
         self._spool_fd = self._source = -1
         remove(str(self.spool_path))
-        for encoder in self.encoders:
+        for encoder in (*self.encoders, *self._dropped):
             if encoder.output != self.out:
                 remove(str(encoder.output))
 
@@ -430,8 +469,9 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
-def _read_header(fd: int) -> tuple[wav.Format, bytes] | None:
-    """The decoder's WAV header, and whatever PCM came with it; None at an early end."""
+def _read_header(fd: int) -> tuple[wav.Format, bytes, bytes] | None:
+    """The decoder's WAV format and header, and whatever PCM came with it; None at an
+    early end."""
     head = b""
     while True:
         more = os.read(fd, 1 << 16)
@@ -440,7 +480,13 @@ def _read_header(fd: int) -> tuple[wav.Format, bytes] | None:
         head += more
         fmt = wav.parse(head)
         if fmt is not None:
-            return fmt, head[fmt.data_offset :]
+            return fmt, head[: fmt.data_offset], head[fmt.data_offset :]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _copy(src: int, dst: int, offset: int, length: int) -> None:
