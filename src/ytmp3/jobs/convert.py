@@ -95,6 +95,18 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
         log.info("job %s: no slot free here; handed to a worker with room", job_id)
         await asyncio.shield(_cut(jc, job_id, attempt))
         return "handed on"
+    try:
+        async with jc.slots.slot(bulk=nice > 0):
+            return await _converting(jc, state, attempt, nice)
+    except asyncio.CancelledError:
+        # cut while it waited for a slot here (a stop): its next attempt is queued
+        await asyncio.shield(_cut(jc, job_id, attempt))
+        return "handed back"
+
+
+async def _converting(jc: JobContext, state: JobState, attempt: int, nice: int) -> str:
+    """The claimed job converted in a slot of this worker; what became of it."""
+    job_id = state.id
     tracker = StatusTracker(jc.store, state)
     jc.presence.jobs.add(job_id)
     started = time.monotonic()
@@ -102,12 +114,11 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
     log.info("conversion started (attempt %d)", attempt, extra={"event": "conversion.start"})
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
-        async with jc.slots.slot(bulk=nice > 0):
-            with (
-                jc.cores.conversion(bulk=nice > 0) as cores,
-                contextlib.nullcontext() if nice else jc.yielding.single(),
-            ):
-                await _run(jc, tracker, part, cores, nice)
+        with (
+            jc.cores.conversion(bulk=nice > 0) as cores,
+            contextlib.nullcontext() if nice else jc.yielding.single(),
+        ):
+            await _run(jc, tracker, part, cores, nice)
     except NotCurrent as exc:
         # handed on while we ran (our worker was given up for dead): the new run has it
         log.warning("job %s: moved on to attempt %d; this run stops", job_id, exc.stored.attempt)

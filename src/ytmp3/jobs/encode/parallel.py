@@ -154,7 +154,6 @@ class ParallelEncoder:
         self.spool_path = _sibling(out, "pcm")
         self.decoder: asyncio.subprocess.Process | None = None
         self.encoders: list[_Encoder] = []
-        self._dropped: list[_Encoder] = []  # started on a guess, never fed
         self.spool: Spool | None = None
         self._spool_fd = -1
         self._threads: list[_Thread] = []
@@ -182,10 +181,12 @@ class ParallelEncoder:
         finally:
             os.close(write_end)
         self._source = read_end
-        # Not known to be short: the encoders start now, beside the decoder, not after
-        # its first PCM (an ffmpeg takes ~50 ms of a core to start, which would idle
-        # meanwhile). Of unknown length, they are a guess, dropped unfed if it is short.
-        if self.duration is None or self.duration >= self.min_seconds:
+        # Known to be long: the encoders start now, beside the decoder, not after its
+        # first PCM (an ffmpeg takes ~50 ms of a core to start, which would idle
+        # meanwhile). Of unknown length, they wait until it is known: started on a guess,
+        # two more ffmpegs competed with a short audio's download (the live progress of
+        # tests/integration/test_worker.py came in bursts on a loaded machine).
+        if self.duration is not None and self.duration >= self.min_seconds:
             count = self.cores()
             self._segmented = count > 1
             for n in range(count if self._segmented else 0):  # one by one: each is
@@ -224,8 +225,6 @@ class ParallelEncoder:
                 threshold = int(self.min_seconds * fmt.sample_rate) * fmt.frame_bytes
                 wait = functools.partial(spool.wait_past, threshold)
                 long_enough = await self._thread(loop, wait, "ytmp3-wait") > threshold
-            if not long_enough:
-                self._drop_encoders()  # started on a guess (start()) that was wrong
             if not self.encoders:
                 count = max(1, self.cores()) if long_enough else 1
                 # one core only (others took theirs): one encoder, with the reservoir
@@ -296,13 +295,6 @@ class ParallelEncoder:
         finally:
             os.close(read_end)
         self.encoders.append(_Encoder(process, write_end, output))
-
-    def _drop_encoders(self) -> None:
-        for encoder in self.encoders:
-            kill_group(encoder.process.pid)
-        self._close_inputs()
-        self._dropped += self.encoders
-        self.encoders = []
 
     def _close_inputs(self) -> None:
         for encoder in self.encoders:
@@ -440,7 +432,7 @@ class ParallelEncoder:
     # ------------------------------------------------------------------ the end
 
     def _processes(self) -> list[asyncio.subprocess.Process]:
-        found = [e.process for e in (*self.encoders, *self._dropped)]
+        found = [e.process for e in self.encoders]
         return [self.decoder, *found] if self.decoder is not None else found
 
     async def close(self) -> None:
@@ -458,7 +450,7 @@ class ParallelEncoder:
                 os.close(fd)
         self._spool_fd = self._source = -1
         remove(str(self.spool_path))
-        for encoder in (*self.encoders, *self._dropped):
+        for encoder in self.encoders:
             if encoder.output != self.out:
                 remove(str(encoder.output))
 
