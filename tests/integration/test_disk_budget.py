@@ -96,7 +96,9 @@ async def test_no_room_answers_507_in_words(
     try:
         await disk.admit(redis, "streaming01-192-aaaaaaaa", 10)
         await disk.downloaded(redis, "streaming01-192-aaaaaaaa")
-        async with service(settings) as client:
+        # the API alone: a worker's first sweep would set the account from the disk,
+        # where this made-up file is not
+        async with service(settings, workers=0) as client:
             refused = await client.post("/submit", json=submit_body("budgetfull1"))
             assert refused.status_code == 507 and refused.json()["message_code"] == "STORAGE_FULL"
             await disk.download_done(redis, "streaming01-192-aaaaaaaa")
