@@ -251,7 +251,9 @@ async def test_entries_yield_to_a_single_submission_of_one_that_starts_at_once(
         # the single submission's ~2 s
         rate = len(audio) // (2 if video_id == entries[3] else 8)
         stand_in.sources[video_id] = Source(audio, bytes_per_second=rate, hurry_on_release=True)
-    settings = make_settings(redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY)
+    settings = make_settings(
+        redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY, spare_slot=True
+    )
     async with service(settings) as client:
         await started(settings)
         playlist = await submit_playlist(

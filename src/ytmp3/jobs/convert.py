@@ -90,8 +90,9 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
         raise
     if state is None:
         return "not ours"
-    if not jc.slots.free(bulk=nice > 0) and await _room_elsewhere(jc):
-        # ARQ's spare slot took it while every slot here is busy: to a worker with room
+    # ARQ's spare slot took it while every slot here is busy: to a worker with room, once
+    # (a record may be up to 12 s old: a job handed on again and again would only bounce)
+    if attempt == 0 and not jc.slots.free(bulk=nice > 0) and await _room_elsewhere(jc):
         log.info("job %s: no slot free here; handed to a worker with room", job_id)
         await asyncio.shield(_cut(jc, job_id, attempt))
         return "handed on"

@@ -41,8 +41,8 @@ class CoreShare:
         return plan.share(self.max_jobs, self.running)
 
 
-# ARQ takes this many jobs more than YTMP3_MAX_JOBS, for single videos beside a playlist's
-# entries (jobs/worker.py).
+# With YTMP3_SPARE_SLOT, ARQ takes this many jobs more than YTMP3_MAX_JOBS, for single
+# videos beside a playlist's entries (jobs/worker.py).
 SPARE_SLOTS = 1
 
 

@@ -50,11 +50,11 @@ CLEANUP_SECONDS = {0, 30}
 # The fair queue's catch-up: a window left short by a refill lost with its worker
 REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
-# ARQ takes SPARE_SLOTS jobs more than YTMP3_MAX_JOBS, a slot a playlist's window never
-# fills: the window is the workers' YTMP3_MAX_JOBS (their liveness records), so a single
-# video submitted while a playlist keeps every core busy starts at once, at a normal CPU
-# priority above the entries' (ytmp3.cache.bulk); without a playlist, Slots keeps the
-# conversions at YTMP3_MAX_JOBS. README "Fair share"; bench row fairshare.
+# With YTMP3_SPARE_SLOT, ARQ takes SPARE_SLOTS jobs more than YTMP3_MAX_JOBS, a slot a
+# playlist's window never fills (the window is the workers' YTMP3_MAX_JOBS, from their
+# liveness records): a single video submitted while a playlist keeps every core busy
+# starts at once, at a CPU priority above the entries' (ytmp3.cache.bulk); Slots keeps
+# the rest at YTMP3_MAX_JOBS. README "Fair share"; bench row fairshare.
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -185,7 +185,7 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=False,  # run_worker handles them, across reconnects
-        max_jobs=settings.max_jobs + SPARE_SLOTS,
+        max_jobs=settings.max_jobs + (SPARE_SLOTS if settings.spare_slot else 0),
         # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
         # ARQ's own limit is only a backstop.
         job_timeout=settings.job_timeout + 30,
