@@ -64,15 +64,21 @@ function chosenBitrate() {
   return checked ? Number(checked.value) : 192;
 }
 
-async function post(url, bitrate) {
-  const response = await fetch("/submit", {
+// POST a JSON body; the answer and its JSON (null when it is not JSON: a fallback
+// message then).
+async function postJson(path, payload) {
+  const response = await fetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ video_url: url, bitrate }),
+    body: JSON.stringify(payload),
   });
   let body = null;
-  try { body = await response.json(); } catch (_) { /* not JSON: a fallback message below */ }
+  try { body = await response.json(); } catch (_) { /* not JSON */ }
   return { response, body };
+}
+
+function post(url, bitrate) {
+  return postJson("/submit", { video_url: url, bitrate });
 }
 
 async function onSubmit(event) {
@@ -356,15 +362,8 @@ function linkKind(text) {
   return url.pathname.replace(/\/$/, "") === "/playlist" ? "playlist" : "both";
 }
 
-async function postPlaylist(url, bitrate) {
-  const response = await fetch("/playlists", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ playlist_url: url, bitrate }),
-  });
-  let body = null;
-  try { body = await response.json(); } catch (_) { /* not JSON: a fallback message below */ }
-  return { response, body };
+function postPlaylist(url, bitrate) {
+  return postJson("/playlists", { playlist_url: url, bitrate });
 }
 
 function choose(kind) {
