@@ -333,20 +333,26 @@ function expired(job) {
     : "This conversion has expired. Convert the video again.");
 }
 
-async function retry(job) {
-  const retryButton = job.item.querySelector(".job-retry");
+function retry(job) {
+  again(job, () => post(job.url, job.bitrate), (data) => follow(data, job.url, job));
+}
+
+// "Try again" of a conversion or a playlist: `send` submits it anew, `follow` takes the
+// answer's data; one press at a time.
+async function again(item, send, follow) {
+  const retryButton = item.item.querySelector(".job-retry");
   if (retryButton.getAttribute("aria-disabled")) return;
   retryButton.setAttribute("aria-disabled", "true");
   try {
-    const { response, body } = await post(job.url, job.bitrate);
+    const { response, body } = await send();
     if (!response.ok || !body || !body.data) {
-      note(job, body && body.message ? body.message : fallbackMessage(response.status));
+      note(item, body && body.message ? body.message : fallbackMessage(response.status));
       return;
     }
-    follow(body.data, job.url, job);
-    (jobs.get(body.data.id) || job).item.focus();
+    follow(body.data);
+    (jobs.get(body.data.id) || item).item.focus();
   } catch (_) {
-    note(job, "The service could not be reached. Check your connection and try again.");
+    note(item, "The service could not be reached. Check your connection and try again.");
   } finally {
     retryButton.removeAttribute("aria-disabled");
   }
@@ -489,23 +495,12 @@ function pollPlaylist(list) {
   ask(list, `/playlists/${encodeURIComponent(list.id)}`, renderPlaylist, watchPlaylist);
 }
 
-async function retryPlaylist(list) {
-  const retryButton = list.item.querySelector(".job-retry");
-  if (retryButton.getAttribute("aria-disabled")) return;
-  retryButton.setAttribute("aria-disabled", "true");
-  try {
-    const { response, body } = await postPlaylist(list.url, list.bitrate);
-    if (!response.ok || !body || !body.data) {
-      note(list, body && body.message ? body.message : fallbackMessage(response.status));
-      return;
-    }
-    followPlaylist(body.data, list.url, body.data.id === list.id ? null : list);
-    (jobs.get(body.data.id) || list).item.focus();
-  } catch (_) {
-    note(list, "The service could not be reached. Check your connection and try again.");
-  } finally {
-    retryButton.removeAttribute("aria-disabled");
-  }
+function retryPlaylist(list) {
+  again(
+    list,
+    () => postPlaylist(list.url, list.bitrate),
+    (data) => followPlaylist(data, list.url, data.id === list.id ? null : list),
+  );
 }
 
 form.addEventListener("submit", onSubmit);
