@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.support import CONVERSION_TIMEOUT, OpenTab, StartServer, Tab
-from tests.stand_in import StandIn
+from tests.stand_in import Feed, StandIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -98,3 +98,32 @@ def test_a_playlist_fits_a_phone(
     box = zip_link.bounding_box()
     assert box is not None and box["height"] >= 44 and box["x"] + box["width"] <= 390, box
     tab.shot("phone-playlist-done")
+
+
+def test_a_failed_playlist_is_tried_again_from_its_card(
+    start_server: StartServer, open_tab: OpenTab, stand_in: StandIn
+) -> None:
+    stand_in.feeds["PLcomesBack"] = Feed(status=404)  # not there, for now
+    tab = open_tab(start_server())
+    tab.link_input.fill("https://www.youtube.com/playlist?list=PLcomesBack")
+    with tab.page.expect_response("**/playlists") as answer:
+        tab.convert.click()
+    assert answer.value.status == 201
+    first_id = answer.value.json()["data"]["id"]
+    card = tab.page.locator('#jobs > li[data-id^="pl-PLcomesBack-"]')
+    expect(card.locator(".job-status")).to_have_text("Failed", timeout=CONVERSION_TIMEOUT)
+    retry = card.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+
+    stand_in.feeds["PLcomesBack"] = Feed(
+        [("feedVideo01", "First", 3), ("feedVideo03", "Third", 3)], title="Back again"
+    )
+    with tab.page.expect_response("**/playlists") as again:
+        retry.click()
+    assert again.value.status == 201
+    assert again.value.json()["data"]["id"] != first_id  # a new read of the list
+    expect(card).to_have_count(1)  # the same card follows it
+    expect(card.locator(".job-status")).to_have_text("Ready", timeout=CONVERSION_TIMEOUT * 2)
+    expect(retry).to_be_hidden()
+    expect(card.locator(".track")).to_have_count(2)
+    expect(card.get_by_role("link", name=re.compile(r"Download all .*\(ZIP\)"))).to_be_visible()
