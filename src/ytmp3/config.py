@@ -145,10 +145,6 @@ class Settings(BaseSettings):
     stop_grace: int = Field(30, ge=0)
     # a long audio converted alone may be encoded on several cores (README: Parallel encoding)
     parallel_encode: bool = True
-    # one ARQ slot more than max_jobs, for single videos beside a playlist's entries
-    # (README "Fair share"); off: a worker never holds a job it cannot convert now, which
-    # matters when several workers share the queue
-    spare_slot: bool = False
     # where `ytmp3 worker` serves its own /metrics (on YTMP3_HOST); unset: not served
     metrics_port: int | None = Field(None, ge=1, le=65535)
     # Keeping up with YouTube (SPEC): live yt-dlp upgrades into the data directory

@@ -166,7 +166,7 @@ async def test_a_refill_cut_after_it_enqueued_is_repeated_without_a_second_run(
         pipe.sadd(keys.fair_clients_key(), "client-a")
         await pipe.execute()
     for job_id in ids[:2]:
-        await enqueue(redis, job_id)  # ...and here the refill's process died
+        await enqueue(redis, job_id, bulk=False)  # ...and here the refill's process died
     assert await queue.refill_all() == 2
     assert await in_arq_queue(store) == ids[:2]  # each once
     assert await members(redis, keys.fair_window_key("client-a")) == set(ids[:2])

@@ -1,7 +1,8 @@
 """Fair queueing: no client's many conversions make another client's one wait for them.
 
 Each client (its rate-limit identity) has a list of its own of conversions waiting in
-Redis; only a *window* of them at a time is in ARQ's queue (`ytmp3:queue`, first in
+Redis; only a *window* of them at a time is in ARQ's queues (`ytmp3:queue` for single
+videos, `ytmp3:bulk-queue` for playlists' entries: ytmp3.cache.queue; each first in
 first out) or running. A conversion enters the window when it is submitted, if there is
 room, else when one of the client's conversions ends (the worker's hook) or at the
 periodic refill (the worker's cron, in case a hook was lost with its worker). So a
@@ -9,7 +10,8 @@ client's 30 submissions put only a window of them ahead of a later client's sing
 which enters ARQ's queue at once and starts within about one conversion's time.
 
 The window is the live workers' slots (or YTMP3_QUEUE_WINDOW): a client alone still
-keeps every slot busy. A refill is one optimistic transaction (WATCH/MULTI; no Lua,
+keeps every slot busy (a playlist's entries too: each worker has as many slots for them
+as for single videos). A refill is one optimistic transaction (WATCH/MULTI; no Lua,
 which the embedded store lacks) on the client's two keys, from any API process or
 worker. It puts conversions into ARQ's queue before it records them in the window,
 and ARQ takes a job id once: a refill cut half way is repeated by the next one, and
@@ -28,7 +30,7 @@ from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from ytmp3.cache import keys, workers
+from ytmp3.cache import bulk, keys, workers
 from ytmp3.cache.queue import enqueue
 from ytmp3.config import Settings
 from ytmp3.model.job import JobState
@@ -173,8 +175,9 @@ class FairQueue:
         # Into ARQ's queue first, then into the window: should this stop in between, the
         # next refill finds them still pending and enqueues them again, which ARQ ignores
         # for a job id it already has.
+        entries = await bulk.marked(self._redis, plan.enqueue)  # a playlist's: their own queue
         for job_id in plan.enqueue:
-            await enqueue(self._redis, job_id)
+            await enqueue(self._redis, job_id, bulk=job_id in entries)
         left = int(waiting) - plan.consumed
         in_window = len(members) - len(plan.released) + len(plan.enqueue)
         pipe.multi()  # type: ignore[no-untyped-call]

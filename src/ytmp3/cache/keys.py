@@ -1,8 +1,11 @@
 """Every Redis key ytmp3 uses, named in one place. Pure."""
 
 PREFIX = "ytmp3"
-# ARQ's queue of conversions: the API enqueues, the workers take
+# ARQ's queue of single videos (and of playlists to read): the API enqueues, the workers take
 QUEUE = f"{PREFIX}:queue"
+# ARQ's queue of playlists' entries (bulk, ytmp3.cache.bulk): each worker takes from both
+# queues with slots of its own for each, so a single video never waits for an entry
+BULK_QUEUE = f"{PREFIX}:bulk-queue"
 
 
 def probe_key(video_id: str) -> str:

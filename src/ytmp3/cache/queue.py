@@ -1,4 +1,5 @@
-"""Putting a conversion in the workers' queue (ARQ's)."""
+"""Putting a conversion in the workers' queues (ARQ's): single videos in one, playlists'
+entries (bulk) in another, each with slots of its own in every worker (ytmp3.jobs.worker)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,48 @@ from ytmp3.cache import keys
 TASK = "convert"  # the name the worker registers its conversion task under
 
 
+def queue_for(*, bulk: bool) -> str:
+    return keys.BULK_QUEUE if bulk else keys.QUEUE
+
+
 def arq_job_id(job_id: str, attempt: int) -> str:
     """ARQ's id for one attempt of a job: the first is the job's own id, as the API
     enqueues it; each next one is new, so ARQ sees a fresh job, never a retry."""
     return job_id if attempt == 0 else f"{job_id}:{attempt}"
 
 
-async def enqueue(redis: ArqRedis, job_id: str) -> None:
-    await redis.enqueue_job(TASK, job_id, _job_id=job_id, _queue_name=keys.QUEUE)
+def wanted_id(job_id: str, attempt: int) -> str:
+    """ARQ's id for a second run of an attempt waiting in the bulk queue, put in the single
+    videos' queue once a single submission wants it (ytmp3.cache.bulk.wanted)."""
+    return f"{arq_job_id(job_id, attempt)}:wanted"
 
 
-async def requeue(redis: ArqRedis, job_id: str, attempt: int) -> None:
-    """Queue `attempt` of a job whose previous run was cut (its worker died or stopped)."""
+async def enqueue(redis: ArqRedis, job_id: str, *, bulk: bool) -> bool:
+    """Queue a job's first attempt; False when ARQ has that id already (queued or running)."""
+    return await requeue(redis, job_id, 0, bulk=bulk)
+
+
+async def requeue(redis: ArqRedis, job_id: str, attempt: int, *, bulk: bool) -> bool:
+    """Queue `attempt` of a job (a next one: its previous run was cut, its worker died or
+    stopped); False when ARQ has that id already."""
+    args = (job_id,) if attempt == 0 else (job_id, attempt)
+    job = await redis.enqueue_job(
+        TASK, *args, _job_id=arq_job_id(job_id, attempt), _queue_name=queue_for(bulk=bulk)
+    )
+    return job is not None
+
+
+async def enqueue_wanted(redis: ArqRedis, job_id: str, attempt: int) -> None:
+    """A second ARQ job for `attempt`, in the single videos' queue: whichever of the two a
+    worker takes first converts it; the other finds it claimed and does nothing
+    (ytmp3.jobs.convert's claim)."""
     await redis.enqueue_job(
-        TASK, job_id, attempt, _job_id=arq_job_id(job_id, attempt), _queue_name=keys.QUEUE
+        TASK, job_id, attempt, _job_id=wanted_id(job_id, attempt), _queue_name=keys.QUEUE
     )
 
 
 def job_of(arq_id: str) -> str:
-    """The job an ARQ job id runs an attempt of (arq_job_id's inverse)."""
+    """The job an ARQ job id runs an attempt of (arq_job_id's and wanted_id's inverse)."""
     return arq_id.partition(":")[0]
 
 
@@ -35,5 +59,6 @@ PLAYLIST_TASK = "read_playlist"  # the worker's task that reads a playlist's ent
 
 
 async def enqueue_playlist(redis: ArqRedis, playlist: str) -> None:
-    """Have a worker read the playlist's entries (the API never runs yt-dlp)."""
+    """Have a worker read the playlist's entries (the API never runs yt-dlp): in the single
+    videos' queue, a read being short."""
     await redis.enqueue_job(PLAYLIST_TASK, playlist, _job_id=playlist, _queue_name=keys.QUEUE)

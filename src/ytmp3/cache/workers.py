@@ -125,14 +125,6 @@ async def alive(redis: Redis) -> int:
     return sum(r.state is State.TAKING for r in await records(redis))
 
 
-async def room_elsewhere(redis: Redis, worker_id: str) -> bool:
-    """Whether another worker taking jobs said, at its last beat, it had a slot free."""
-    return any(
-        r.id != worker_id and r.state is State.TAKING and r.jobs < r.max_jobs
-        for r in await records(redis)
-    )
-
-
 async def alive_on_host(redis: Redis, host: str) -> bool:
     """A worker of `host` takes jobs: `ytmp3 worker --check`."""
     return any(r.host == host and r.state is State.TAKING for r in await records(redis))

@@ -22,7 +22,7 @@ from ytmp3.cache import bulk, workers
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
 from ytmp3.jobs import pipeline
-from ytmp3.jobs.cores import CoreShare, Slots
+from ytmp3.jobs.cores import CoreShare
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
@@ -73,7 +73,6 @@ class JobContext:
     presence: Presence
     owed: Owed
     cores: CoreShare
-    slots: Slots
     storage: Storage
     yielding: Yielding
 
@@ -90,19 +89,7 @@ async def convert(ctx: dict[str, Any], job_id: str, attempt: int = 0) -> str:
         raise
     if state is None:
         return "not ours"
-    # ARQ's spare slot took it while every slot here is busy: to a worker with room, once
-    # (a record may be up to 12 s old: a job handed on again and again would only bounce)
-    if attempt == 0 and not jc.slots.free(bulk=nice > 0) and await _room_elsewhere(jc):
-        log.info("job %s: no slot free here; handed to a worker with room", job_id)
-        await asyncio.shield(_cut(jc, job_id, attempt))
-        return "handed on"
-    try:
-        async with jc.slots.slot(bulk=nice > 0):
-            return await _converting(jc, state, attempt, nice)
-    except asyncio.CancelledError:
-        # cut while it waited for a slot here (a stop): its next attempt is queued
-        await asyncio.shield(_cut(jc, job_id, attempt))
-        return "handed back"
+    return await _converting(jc, state, attempt, nice)
 
 
 async def _converting(jc: JobContext, state: JobState, attempt: int, nice: int) -> str:
@@ -165,13 +152,6 @@ async def _claim(jc: JobContext, job_id: str, attempt: int) -> JobState | None:
         return advance(stored, Status.DOWNLOADING, now=time.time(), worker=jc.worker_id)
 
     return await jc.store.update(job_id, take)
-
-
-async def _room_elsewhere(jc: JobContext) -> bool:
-    try:
-        return await workers.room_elsewhere(jc.redis, jc.worker_id)
-    except (RedisError, OSError):
-        return False  # then it waits for a slot here
 
 
 async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:

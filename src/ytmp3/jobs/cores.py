@@ -1,11 +1,9 @@
-"""How many conversions a worker runs at once, and how many cores each may use: its
-share of YTMP3_MAX_JOBS."""
+"""How many cores each of a worker's conversions may use: its share of YTMP3_MAX_JOBS."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ytmp3.jobs.encode import plan
 
@@ -39,42 +37,3 @@ class CoreShare:
         if not self.parallel:
             return 1
         return plan.share(self.max_jobs, self.running)
-
-
-# With YTMP3_SPARE_SLOT, ARQ takes this many jobs more than YTMP3_MAX_JOBS, for single
-# videos beside a playlist's entries (jobs/worker.py).
-SPARE_SLOTS = 1
-
-
-class Slots:
-    """YTMP3_MAX_JOBS conversions at once, and SPARE_SLOTS more only for single videos
-    while a playlist's entries run: a single video never waits for bulk work, and a worker
-    with no playlist still runs at most YTMP3_MAX_JOBS, as the setting says. (A job ARQ
-    hands this worker beyond them goes to another worker with room: jobs/convert.py.)"""
-
-    def __init__(self, max_jobs: int) -> None:
-        self.max_jobs = max_jobs
-        self.running = 0
-        self.bulk = 0
-        self._changed = asyncio.Condition()
-
-    def free(self, *, bulk: bool = False) -> bool:
-        """Whether a conversion would start at once."""
-        if self.running < self.max_jobs:
-            return True
-        return not bulk and self.bulk > 0 and self.running < self.max_jobs + SPARE_SLOTS
-
-    @asynccontextmanager
-    async def slot(self, *, bulk: bool = False) -> AsyncIterator[None]:
-        """Wait for a slot, and hold it while inside."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.free(bulk=bulk))
-            self.running += 1
-            self.bulk += bulk
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self.running -= 1
-                self.bulk -= bulk
-                self._changed.notify_all()

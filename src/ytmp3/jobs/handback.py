@@ -2,8 +2,10 @@
 
 A hand-back moves the job's record to its next attempt (fenced: exactly one of any
 number of workers doing it at once gets there) and queues that attempt under a new ARQ
-job id (ytmp3.cache.queue.requeue). The cut run, should it still be going or be run
-again by ARQ, is no longer the current attempt: it may not write the record, and stops.
+job id (ytmp3.cache.queue.requeue), in the queue it came from: a playlist's entry in the
+bulk queue while it is bulk, any other in the single videos'. The cut run, should it
+still be going or be run again by ARQ, is no longer the current attempt: it may not
+write the record, and stops.
 
 Deaths count against the job (MAX_RUNS of them fail it); hand-backs by a stopping
 worker or a Redis outage do not, so rolling restarts cannot fail a job.
@@ -18,7 +20,7 @@ import time
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from ytmp3.cache import workers
+from ytmp3.cache import bulk, workers
 from ytmp3.cache.job_store import JobStore
 from ytmp3.cache.queue import requeue
 from ytmp3.model.failures import failure
@@ -73,8 +75,12 @@ async def hand_back(
         return moved
     why = f"its worker {worker_id} is gone" if died else "its run was cut"
     log.warning("job %s: %s; handing it back (attempt %d)", job_id, why, moved.attempt)
-    await requeue(redis, job_id, moved.attempt)
+    await _requeue(redis, job_id, moved.attempt)
     return moved
+
+
+async def _requeue(redis: ArqRedis, job_id: str, attempt: int) -> None:
+    await requeue(redis, job_id, attempt, bulk=await bulk.is_bulk(redis, job_id))
 
 
 async def reap(store: JobStore, redis: ArqRedis, owed: Owed) -> list[str]:
@@ -142,5 +148,5 @@ class Owed:
                 ):
                     # moved on, perhaps by us with its queueing lost: queueing it again is
                     # harmless (ARQ keeps one job per id while it is queued or running)
-                    await requeue(redis, job_id, state.attempt)
+                    await _requeue(redis, job_id, state.attempt)
             del self._runs[job_id]

@@ -42,10 +42,15 @@ def check_this_host(settings: Settings) -> bool:
 
 
 class Beating(Protocol):
-    """What the heartbeat reads of an ARQ worker."""
+    """What the heartbeat reads of a worker process's ARQ workers (jobs/worker.py Workers)."""
 
-    allow_pick_jobs: bool  # false once SIGTERM came: the worker drains
-    main_task: asyncio.Task[None] | None  # done once the worker stopped or lost Redis
+    @property
+    def allow_pick_jobs(self) -> bool:
+        """False once SIGTERM came: the worker drains."""
+
+    @property
+    def main_task(self) -> asyncio.Task[None] | None:
+        """Done once the worker stopped or lost Redis."""
 
 
 @dataclass

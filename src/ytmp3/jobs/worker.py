@@ -20,14 +20,14 @@ from ytmp3.cache import workers
 from ytmp3.cache.connection import Store
 from ytmp3.cache.fair import FairQueue
 from ytmp3.cache.job_store import JobStore
-from ytmp3.cache.keys import QUEUE
+from ytmp3.cache.keys import BULK_QUEUE, QUEUE
 from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import PLAYLIST_TASK, TASK, job_of
 from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, BULK_NICE, JobContext, convert
-from ytmp3.jobs.cores import SPARE_SLOTS, CoreShare, Slots
+from ytmp3.jobs.cores import CoreShare
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
@@ -50,11 +50,13 @@ CLEANUP_SECONDS = {0, 30}
 # The fair queue's catch-up: a window left short by a refill lost with its worker
 REFILL_SECONDS = {0, 30}  # ARQ logs each run: twice a minute is enough for a rare case
 RECONNECT_MIN, RECONNECT_MAX = 0.5, 2.0
-# With YTMP3_SPARE_SLOT, ARQ takes SPARE_SLOTS jobs more than YTMP3_MAX_JOBS, a slot a
-# playlist's window never fills (the window is the workers' YTMP3_MAX_JOBS, from their
-# liveness records): a single video submitted while a playlist keeps every core busy
-# starts at once, at a CPU priority above the entries' (ytmp3.cache.bulk); Slots keeps
-# the rest at YTMP3_MAX_JOBS. README "Fair share"; bench row fairshare.
+# Each connection runs two ARQ workers, YTMP3_MAX_JOBS slots each: one on the single
+# videos' queue (and the playlists to read, and the crons), one on the playlists'
+# entries' (ytmp3.cache.bulk). A single video is taken at once by any worker with a
+# single's slot free, however many entries run; ARQ takes a job only into a free slot,
+# so none waits in a worker without room while another is idle. Entries keep every core
+# busy when alone, and yield the CPU to singles beside them (jobs/priority.py). README
+# "Fair share"; bench row fairshare.
 
 
 async def cleanup(ctx: dict[str, Any]) -> int:
@@ -106,16 +108,65 @@ class WorkerProcess:
     # the conversions running here, whichever ARQ worker runs them: their core shares,
     # and the bulk ones yielding the CPU to the others
     cores: CoreShare
-    slots: Slots  # how many of them convert at once
     storage: Storage  # where finished MP3s go (one bucket client for the process)
     yielding: Yielding
 
 
-def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Worker:
-    """One ARQ worker on `redis`; `process` is lent by run_worker and outlives it."""
+@dataclass(frozen=True)
+class Workers:
+    """The two ARQ workers of one Redis connection, which start, stop and end together:
+    one on the single videos' queue, one on the playlists' entries'. The heartbeat reads
+    them as one (jobs/heartbeat.py Beating)."""
+
+    singles: Worker
+    bulk: Worker
+
+    @property
+    def each(self) -> tuple[Worker, Worker]:
+        return self.singles, self.bulk
+
+    @property
+    def allow_pick_jobs(self) -> bool:
+        return all(worker.allow_pick_jobs for worker in self.each)
+
+    @property
+    def main_task(self) -> asyncio.Task[None] | None:
+        """The main task that ended (one that raised before one cancelled), else the
+        singles worker's: the pair has ended when either has (run_worker ends the other)."""
+        tasks = [worker.main_task for worker in self.each if worker.main_task is not None]
+        done = [task for task in tasks if task.done()]
+        raised = [task for task in done if not task.cancelled() and task.exception()]
+        return next(iter(raised or done or tasks), None)
+
+    def start(self) -> list[asyncio.Task[None]]:
+        loop = asyncio.get_running_loop()
+        for worker in self.each:
+            worker.main_task = loop.create_task(worker.main())
+        return [task for worker in self.each if (task := worker.main_task) is not None]
+
+    def outcome(self) -> None:
+        """Once one has ended: return as it did, or raise what it raised (CancelledError
+        if it was cancelled)."""
+        ended = self.main_task
+        if ended is not None:
+            ended.result()
+
+
+def create_workers(settings: Settings, redis: ArqRedis, process: WorkerProcess) -> Workers:
+    """The two ARQ workers on `redis`; `process` is lent by run_worker and outlives them."""
+    # One context for both (the job context, heartbeat, reaper), made by the singles
+    # worker's startup; the bulk one takes no job before it is ready. (Not empty: ARQ
+    # makes a dict of its own for an empty one.)
+    shared: dict[str, Any] = {"ytmp3_worker_id": process.worker_id}
+    ready = asyncio.Event()
 
     async def startup(ctx: dict[str, Any]) -> None:
-        log.info("worker starting: %s, up to %d jobs", process.worker_id, settings.max_jobs)
+        log.info(
+            "worker starting: %s, up to %d single videos and %d playlist entries at once",
+            process.worker_id,
+            settings.max_jobs,
+            settings.max_jobs,
+        )
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         await process.fetcher.start()  # it warms up while the worker waits for a job
         store = JobStore(redis, settings.result_ttl)
@@ -130,16 +181,19 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
             presence=process.presence,
             owed=process.owed,
             cores=process.cores,
-            slots=process.slots,
             storage=process.storage,
             yielding=process.yielding,
         )
         # jobs cut while Redis was away go back first, before this worker takes any
         await process.owed.settle(store, redis)
         ctx["ytmp3_heartbeat"] = asyncio.create_task(
-            heartbeat.keep_beating(redis, process.worker_id, worker, process.presence)
+            heartbeat.keep_beating(redis, process.worker_id, pair, process.presence)
         )
         ctx["ytmp3_reaper"] = asyncio.create_task(keep_reaping(store, redis, process.owed))
+        ready.set()
+
+    async def bulk_startup(ctx: dict[str, Any]) -> None:
+        await ready.wait()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         # Idempotent (entries are popped): run by ARQ's close() or, when Redis is gone, by _close().
@@ -170,36 +224,42 @@ def create_worker(settings: Settings, redis: ArqRedis, process: WorkerProcess) -
         except (RedisError, OSError) as exc:
             log.warning("refilling the queue after %s failed (the next will): %s", job_id, exc)
 
-    worker = Worker(
-        functions=[
-            func(convert, name=TASK, max_tries=ARQ_MAX_TRIES),
-            # a read cut with its worker is run again by ARQ (it only writes at its end)
-            func(read_playlist, name=PLAYLIST_TASK, max_tries=ARQ_MAX_TRIES),
-        ],
-        cron_jobs=[
-            cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True),
-            cron(refill_queues, second=REFILL_SECONDS, run_at_startup=True),
-        ],
-        queue_name=QUEUE,
-        redis_pool=redis,
-        on_startup=startup,
-        on_shutdown=shutdown,
-        handle_signals=False,  # run_worker handles them, across reconnects
-        max_jobs=settings.max_jobs + (SPARE_SLOTS if settings.spare_slot else 0),
-        # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
-        # ARQ's own limit is only a backstop.
-        job_timeout=settings.job_timeout + 30,
-        keep_result=0,
-        # the pickup delay: a look at the queue every poll_delay (one Redis command)
-        poll_delay=settings.poll_delay,
-        health_check_interval=ARQ_HEALTH_INTERVAL,
-        # A stop is run_worker's (_drain): a job cut then hands itself back as its next
-        # attempt (ytmp3.jobs.handback), so ARQ must never queue an attempt again itself.
-        retry_jobs=False,
-        on_job_start=job_start,
-        after_job_end=after_job,
-    )
-    return worker
+    converting = func(convert, name=TASK, max_tries=ARQ_MAX_TRIES)
+    # a read cut with its worker is run again by ARQ (it only writes at its end)
+    reading = func(read_playlist, name=PLAYLIST_TASK, max_tries=ARQ_MAX_TRIES)
+    crons = [
+        cron(cleanup, second=CLEANUP_SECONDS, run_at_startup=True),
+        cron(refill_queues, second=REFILL_SECONDS, run_at_startup=True),
+    ]
+
+    def worker(queue: str, *, singles: bool) -> Worker:
+        return Worker(
+            functions=[converting, reading] if singles else [converting],
+            cron_jobs=crons if singles else [],  # ARQ queues a cron's runs in its own queue
+            queue_name=queue,
+            redis_pool=redis,
+            ctx=shared,
+            on_startup=startup if singles else bulk_startup,
+            on_shutdown=shutdown if singles else None,
+            handle_signals=False,  # run_worker handles them, across reconnects
+            # ARQ reads its queue only with a slot free, and takes at most that many jobs
+            max_jobs=settings.max_jobs,
+            # The job enforces YTMP3_JOB_TIMEOUT itself and records TIMEOUT;
+            # ARQ's own limit is only a backstop.
+            job_timeout=settings.job_timeout + 30,
+            keep_result=0,
+            # the pickup delay: a look at the queue every poll_delay (one Redis command)
+            poll_delay=settings.poll_delay,
+            health_check_interval=ARQ_HEALTH_INTERVAL,
+            # A stop is run_worker's (_drain): a job cut then hands itself back as its next
+            # attempt (ytmp3.jobs.handback), so ARQ must never queue an attempt again itself.
+            retry_jobs=False,
+            on_job_start=job_start,
+            after_job_end=after_job,
+        )
+
+    pair = Workers(singles=worker(QUEUE, singles=True), bulk=worker(BULK_QUEUE, singles=False))
+    return pair
 
 
 async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) -> None:
@@ -212,7 +272,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     and a new one would cost a warm-up after each outage.
     """
     stopping = asyncio.Event()
-    current: list[Worker] = []
+    current: list[Workers] = []
     presence = Presence(max_jobs=settings.max_jobs)  # its yt-dlp: told by the fetcher
     process = WorkerProcess(
         worker_id=workers.new_worker_id(),
@@ -220,7 +280,6 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         presence=presence,
         owed=Owed(),
         cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
-        slots=Slots(settings.max_jobs),
         storage=open_storage(settings),
         yielding=Yielding(BULK_NICE),
     )
@@ -243,18 +302,19 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
     try:
         while not stopping.is_set():
             redis = for_worker(store.connect(), embedded=store.embedded)
-            worker = create_worker(settings, redis, process)
-            current.append(worker)
-            worker.main_task = loop.create_task(worker.main())
+            pair = create_workers(settings, redis, process)
+            current.append(pair)
+            mains = pair.start()
             try:
-                # shielded: a cancel of ours is handled by _close, which insists
-                await asyncio.shield(worker.main_task)
+                # until either ends (a cancel of ours leaves them running: _close insists)
+                await asyncio.wait(mains, return_when=asyncio.FIRST_COMPLETED)
+                pair.outcome()
                 return
             except (RedisError, OSError) as exc:
                 log.warning("worker lost Redis (%s); starting again in %.1f s", exc, delay)
             finally:
                 current.pop()
-                await asyncio.shield(_close(worker))
+                await asyncio.shield(_close(pair))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
             delay = min(delay * 2, RECONNECT_MAX)
@@ -266,7 +326,7 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
                 loop.remove_signal_handler(sig)
 
 
-async def _drain(worker: Worker, grace: float) -> None:
+async def _drain(pair: Workers, grace: float) -> None:
     """A stop: take no new job; running ones get `grace` seconds to end, then each is cut
     (and hands itself back as its next attempt); then the worker ends.
 
@@ -274,20 +334,23 @@ async def _drain(worker: Worker, grace: float) -> None:
     each job, which ARQ then logs as a failure; cutting the job's own task lets the job
     end with its hand-back as its result.
     """
-    worker.allow_pick_jobs = False  # ARQ's flag: its polls take no new job
+    for worker in pair.each:
+        worker.allow_pick_jobs = False  # ARQ's flag: its polls take no new job
 
     def running() -> list[asyncio.Task[Any]]:
-        return [t for t in worker.tasks.values() if not t.done()]
+        return [t for worker in pair.each for t in worker.tasks.values() if not t.done()]
 
     # (should Redis go meanwhile, _close cuts them, and they end all the same)
     if running():
         await asyncio.wait(running(), timeout=grace)
-    _cut_jobs(worker)
+    for worker in pair.each:
+        _cut_jobs(worker)
     if running():
         await asyncio.wait(running())
     # insisting: a single cancel can be lost in redis-py (see _end), and the worker would
     # poll on, taking nothing, for good
-    await _end(worker.main_task, patience=1.0)
+    for worker in pair.each:
+        await _end(worker.main_task, patience=1.0)
 
 
 def _cut_jobs(worker: Worker) -> None:
@@ -312,19 +375,23 @@ async def _end(task: asyncio.Task[Any] | None, *, patience: float) -> None:
         await asyncio.wait([task], timeout=1.0)
 
 
-async def _close(worker: Worker) -> None:
-    """Stop a worker for good, whatever state it and Redis are in."""
-    await _end(worker.main_task, patience=1.0)
+async def _close(pair: Workers) -> None:
+    """Stop both workers for good, whatever state they and Redis are in."""
+    for worker in pair.each:
+        await _end(worker.main_task, patience=1.0)
     # A job told to stop hands itself back before it ends: let it, then insist.
-    _cut_jobs(worker)
-    for task in list(worker.tasks.values()):
-        await _end(task, patience=10.0)
-        _retrieve(task)
-    if worker.on_shutdown is not None:
-        with contextlib.suppress(RedisError, OSError):
-            await worker.on_shutdown(worker.ctx)
+    for worker in pair.each:
+        _cut_jobs(worker)
+    for worker in pair.each:
+        for task in list(worker.tasks.values()):
+            await _end(task, patience=10.0)
+            _retrieve(task)
+    for worker in pair.each:
+        if worker.on_shutdown is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await worker.on_shutdown(worker.ctx)
     with contextlib.suppress(RedisError, OSError):
-        await worker.pool.aclose()
+        await pair.singles.pool.aclose()  # the one connection both use
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from ytmp3.api.deps import RedisDep
 from ytmp3.cache import fair, workers
-from ytmp3.cache.keys import QUEUE
+from ytmp3.cache.keys import BULK_QUEUE, QUEUE
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -22,7 +22,7 @@ router = APIRouter(tags=["operations"])
 SHARED = CollectorRegistry(auto_describe=True)
 QUEUE_JOBS = Gauge(
     "ytmp3_queue_jobs",
-    "Jobs queued or running: in ARQ's queue (it keeps a job there until it ends), or"
+    "Jobs queued or running: in ARQ's two queues (it keeps a job there until it ends), or"
     " waiting for room in their client's window (ytmp3.cache.fair)",
     registry=SHARED,
 )
@@ -42,7 +42,8 @@ async def metrics(redis: RedisDep) -> Response:
     """Prometheus text format (version 0.0.4)."""
     body = generate_latest(REGISTRY)
     try:
-        QUEUE_JOBS.set(await redis.zcard(QUEUE) + await fair.waiting(redis))
+        in_arq = await redis.zcard(QUEUE) + await redis.zcard(BULK_QUEUE)
+        QUEUE_JOBS.set(in_arq + await fair.waiting(redis))
         WORKERS.set(await workers.alive(redis))
     except (RedisError, OSError) as exc:
         # the process's own metrics still matter most when Redis is away

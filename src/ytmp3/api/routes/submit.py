@@ -141,7 +141,7 @@ async def submit(body: SubmitRequest, request: Request, resources: ResourcesDep)
         _counter("exists").inc()
         if not state.status.finished:
             # someone waits for it now: a playlist's entry is bulk no more
-            await bulk.wanted(resources.redis, state.id)
+            await bulk.wanted(resources.redis, state)
         return reply(_exists_body(state.id, state.video_id, state.bitrate, state.status))
     # Bounded where a conversion is created, so a repeat submission costs no round trip.
     settings = resources.settings
