@@ -18,10 +18,12 @@ import pytest
 from tests.conftest import make_audio, submit_body, wait_finished, wait_for
 from tests.integration.helpers import assert_mp3, fetch_servers_of, processes_mentioning, service
 from tests.stand_in import MISSING_VIDEO, Feed, Source, StandIn
-from ytmp3.cache import workers
+from ytmp3.cache import keys, workers
 from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.jobs.convert import BULK_NICE
+from ytmp3.model.job import Status
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 SettingsFactory = Callable[..., Settings]
@@ -189,6 +191,80 @@ async def test_the_events_stream_ends_after_done(
         assert all('"status":"done"' not in e for e in events[:-1])
 
 
+async def test_single_videos_start_at_once_while_entries_fill_every_slot_of_two_workers(
+    make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
+) -> None:
+    """Two workers on one Redis, one slot each (YTMP3_MAX_JOBS=1), both running a
+    playlist's entry, and a third entry waiting in ARQ's queue of entries (a window of
+    3): a new video and a single submission of that third entry (another client) each
+    start at once, beside the entries, each converted once."""
+    audio = make_audio(5)
+    entries = [f"slotEntry{n:02d}" for n in range(4)]
+    stand_in.feeds["PLslotList"] = Feed([(v, v, 5.0) for v in entries])
+    for video_id in entries:
+        # ~30 s each until released: the entries hold their slots while the test looks
+        stand_in.sources[video_id] = Source(
+            audio, bytes_per_second=len(audio) // 30, hurry_on_release=True
+        )
+    stand_in.sources[entries[2]] = Source(audio)  # the one a single submission wants
+    stand_in.sources["slotSingle0"] = Source(audio)
+    settings = make_settings(redis_url=redis_url, max_jobs=1, queue_window=3, trusted_proxies=PROXY)
+    redis = Store.from_url(redis_url).connect()
+    jobs = JobStore(redis, settings.result_ttl)
+    async with service(settings, workers=2) as client:
+
+        async def both_taking() -> bool:
+            return await workers.alive(redis) == 2
+
+        await wait_for(both_taking, timeout=30)
+        playlist = await submit_playlist(
+            client, "PLslotList", headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+
+        async def entry_jobs() -> list[str] | None:
+            data = (await client.get(f"/playlists/{playlist}")).json()["data"]
+            return [e["job_id"] for e in data["entries"]] if data["entries"] else None
+
+        first, second, third, _ = await wait_for(entry_jobs, timeout=30)
+
+        async def runners(*of: str) -> list[str] | None:
+            """The worker that took each of `of`, once each has been taken."""
+            states = [await jobs.get(job_id) for job_id in of]
+            found = [s.worker for s in states if s is not None and s.worker is not None]
+            return found if len(found) == len(of) else None
+
+        async def statuses(*of: str) -> list[Status | None]:
+            return [s.status if s else None for s in [await jobs.get(j) for j in of]]
+
+        # every slot of both workers holds an entry, one each
+        assert len(set(await wait_for(lambda: runners(first, second), timeout=30))) == 2
+        # (ARQ keeps a job in its queue until it ends)
+        assert await queued_in_arq(redis, keys.BULK_QUEUE) == sorted([first, second, third])
+        assert await statuses(third) == [Status.QUEUED]
+        other = {"X-Forwarded-For": "198.51.100.2"}
+        fresh = await client.post("/submit", json=submit_body("slotSingle0"), headers=other)
+        assert fresh.status_code == 201, fresh.text
+        shared = await client.post("/submit", json=submit_body(entries[2]), headers=other)
+        assert shared.json()["data"]["id"] == third
+        single = fresh.json()["data"]["id"]
+        # at once, one in each worker's single video's slot, while the entries still
+        # hold theirs (their downloads take 30 s until released)
+        assert len(set(await wait_for(lambda: runners(single, third), timeout=10))) == 2
+        assert (await wait_finished(client, single, timeout=30))["status"] == "done"
+        assert (await wait_finished(client, third, timeout=30))["status"] == "done"
+        assert await statuses(first, second) == [Status.DOWNLOADING] * 2
+        stand_in.release_stalls.set()
+        final = await wait_playlist(client, playlist, timeout=60)
+        assert final["status"] == "done" and final["done"] == 4
+    assert all(stand_in.downloads[v] == 1 for v in [*entries, "slotSingle0"]), stand_in.downloads
+    await redis.aclose()
+
+
+async def queued_in_arq(redis: Any, queue: str) -> list[str]:
+    """The ARQ job ids in `queue` (waiting or running), sorted."""
+    return sorted(m.decode() for m in await redis.zrange(queue, 0, -1))
+
+
 async def test_a_single_video_is_not_stuck_behind_another_clients_playlist(
     make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
 ) -> None:
@@ -238,10 +314,11 @@ def lowered(pid: int, base: int) -> int:
 async def test_entries_yield_to_a_single_submission_of_one_that_starts_at_once(
     make_settings: SettingsFactory, stand_in: StandIn, redis_url: str
 ) -> None:
-    """The playlist's window fills the worker's two slots with entries, at the worker's
+    """The playlist's window fills the worker's two entries' slots, at the worker's
     priority while they are alone; a single submission of its last entry (another
-    client) takes the spare slot at once, ahead of the entry before it, not as bulk; the
-    two entries yield the CPU to it while it runs, and take it back when it ends."""
+    client) takes a single video's slot at once, ahead of the entry before it, not as
+    bulk; the two entries yield the CPU to it while it runs, and take it back when it
+    ends. All with the default settings but YTMP3_MAX_JOBS."""
     base = os.getpriority(os.PRIO_PROCESS, 0)
     audio = make_audio(5)
     entries = [f"niceEntry{n:02d}" for n in range(4)]
@@ -251,9 +328,7 @@ async def test_entries_yield_to_a_single_submission_of_one_that_starts_at_once(
         # the single submission's ~2 s
         rate = len(audio) // (2 if video_id == entries[3] else 8)
         stand_in.sources[video_id] = Source(audio, bytes_per_second=rate, hurry_on_release=True)
-    settings = make_settings(
-        redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY, spare_slot=True
-    )
+    settings = make_settings(redis_url=redis_url, max_jobs=2, trusted_proxies=PROXY)
     async with service(settings) as client:
         await started(settings)
         playlist = await submit_playlist(
