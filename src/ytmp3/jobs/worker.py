@@ -135,14 +135,14 @@ class Workers:
         singles worker's: the pair has ended when either has (run_worker ends the other)."""
         tasks = [worker.main_task for worker in self.each if worker.main_task is not None]
         done = [task for task in tasks if task.done()]
-        raised = [task for task in done if not task.cancelled() and task.exception()]
+        raised = [t for t in done if not t.cancelled() and t.exception() is not None]
         return next(iter(raised or done or tasks), None)
 
     def start(self) -> list[asyncio.Task[None]]:
-        loop = asyncio.get_running_loop()
-        for worker in self.each:
-            worker.main_task = loop.create_task(worker.main())
-        return [task for worker in self.each if (task := worker.main_task) is not None]
+        """Run both; their main tasks."""
+        mains = [asyncio.get_running_loop().create_task(worker.main()) for worker in self.each]
+        self.singles.main_task, self.bulk.main_task = mains
+        return mains
 
     def outcome(self) -> None:
         """Once one has ended: return as it did, or raise what it raised (CancelledError
