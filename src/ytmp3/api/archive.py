@@ -1,23 +1,26 @@
 """A playlist's ZIP: its finished MP3s as they are on disk or in the bucket, and a
 playlist.m3u8.
 
-zipstream-ng writes the archive while it is read, straight from the files in 1 MiB
-blocks or from the objects as they stream (nothing assembled on disk or in memory),
-stored (MP3s don't compress), with ZIP64 records when it needs them, and knows its length
-before the first byte (an object's size is known from its HEAD), so the response can
-say it.
+The archive is written while it is read (ytmp3.api.zip_format makes its records), straight
+from the files in 1 MiB blocks or from the objects as they stream (nothing assembled on
+disk or in memory), stored (MP3s don't compress), with ZIP64 records when it needs them,
+and its length is known before the first byte (an object's size is known from its HEAD),
+so the response can say it. A member whose CRC-32 the worker kept with its record is sent
+untouched, no byte of it checksummed; one without (a record made before they were kept)
+is checksummed as it streams and its CRC told after it, in a data descriptor.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zipstream import ZIP_STORED, ZipStream
-
+from ytmp3.api.zip_format import Member, Plan, descriptor, directory, plan
 from ytmp3.model.disposition import safe_stem
 
 M3U = "playlist.m3u8"
@@ -29,6 +32,16 @@ class Blob:
 
     size: int
     chunks: Callable[[], Iterable[bytes]]
+    modified: float = 0.0  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """The CRC-32 the worker kept for the MP3 it stored: of a file of `size` bytes (one of
+    another size is not the file it was worked out on)."""
+
+    size: int
+    crc32: int
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class Track:
     duration: float | None
     path: Path | Blob | None  # the finished MP3; None: the entry failed
     failure: str | None = None  # why, for the m3u8's comment
+    checksum: Checksum | None = None
 
 
 def member_names(tracks: Sequence[Track]) -> list[str]:
@@ -81,6 +95,12 @@ def m3u8(title: str | None, tracks: Sequence[Track], names: Sequence[str]) -> st
 BLOCK = 1024 * 1024
 
 
+class ArchiveError(Exception):
+    """A member is not what the archive's records say (its file shrank, grew or went):
+    the stream stops there, so the client's download is cut short of its Content-Length
+    rather than ending in a corrupt archive that looks whole."""
+
+
 def _advise(path: Path) -> None:
     """Have the kernel read the whole file ahead, in the background (Linux; elsewhere the
     reads alone)."""
@@ -92,8 +112,8 @@ def _advise(path: Path) -> None:
 
 def file_blocks(path: Path, after: Path | None = None, size: int = BLOCK) -> Iterator[bytes]:
     """The file in blocks of `size`, one read each. The disk reads ahead of the blocks being
-    checksummed and sent: this file and, once it is opened, the next one (`after`), so no
-    member waits for the disk at its first block."""
+    sent: this file and, once it is opened, the next one (`after`), so no member waits for
+    the disk at its first block."""
     with open(path, "rb", buffering=0) as f:
         _advise(path)
         if after is not None:
@@ -102,18 +122,78 @@ def file_blocks(path: Path, after: Path | None = None, size: int = BLOCK) -> Ite
             yield block
 
 
-def archive(title: str | None, tracks: Iterable[Track]) -> ZipStream:
+Source = Path | Blob | bytes
+
+
+def _exactly(name: str, blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """`blocks`, checked to add up to `size` bytes: no more, no fewer."""
+    got = 0
+    for block in blocks:
+        got += len(block)
+        if got > size:
+            raise ArchiveError(f"{name}: more than the {size} bytes it had")
+        yield block
+    if got != size:
+        raise ArchiveError(f"{name}: {got} of its {size} bytes")
+
+
+class Archive:
     """The ZIP, sized: len() of it is its exact length, and iterating it streams it."""
+
+    def __init__(self, members: list[tuple[Member, Source]]) -> None:
+        self.members = [m for m, _ in members]
+        self.sources = [s for _, s in members]
+        self.plan: Plan = plan(self.members)
+
+    def __len__(self) -> int:
+        return self.plan.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        crcs: list[int] = []
+        for n, (member, source, head) in enumerate(
+            zip(self.members, self.sources, self.plan.heads, strict=True)
+        ):
+            yield head
+            crc = 0
+            for block in _exactly(member.name, self._blocks(n, source), member.size):
+                if member.crc is None:
+                    crc = zlib.crc32(block, crc)
+                yield block
+            if member.crc is None:
+                yield descriptor(member, crc)
+            crcs.append(crc if member.crc is None else member.crc)
+        yield directory(self.members, crcs, self.plan)
+
+    def _blocks(self, n: int, source: Source) -> Iterable[bytes]:
+        if isinstance(source, bytes):
+            return (source,)
+        if isinstance(source, Blob):
+            return source.chunks()
+        after = self.sources[n + 1] if n + 1 < len(self.sources) else None
+        return file_blocks(source, after if isinstance(after, Path) else None)
+
+
+def _member(name: str, source: Path | Blob, checksum: Checksum | None) -> tuple[Member, Source]:
+    """The member for an MP3, its size and time as they are now (a file's from a stat, in
+    the thread that builds the archive), its CRC the worker's when it is of that size."""
+    if isinstance(source, Blob):
+        size, modified = source.size, source.modified
+    else:
+        found = source.stat()
+        size, modified = found.st_size, found.st_mtime
+    crc = checksum.crc32 if checksum is not None and checksum.size == size else None
+    return Member(name, size, crc, modified), source
+
+
+def archive(title: str | None, tracks: Iterable[Track]) -> Archive:
+    """The ZIP of the finished tracks and the m3u8 (blocking: it stats the files)."""
     tracks = list(tracks)
     names = member_names(tracks)
-    zs = ZipStream(compress_type=ZIP_STORED, sized=True)
-    members = [(t.path, name) for t, name in zip(tracks, names, strict=True) if t.path]
-    for n, (source, name) in enumerate(members):
-        if isinstance(source, Blob):
-            zs.add(source.chunks(), name, size=source.size)
-            continue
-        after = members[n + 1][0] if n + 1 < len(members) else None
-        ahead = after if isinstance(after, Path) else None
-        zs.add(file_blocks(source, ahead), name, size=source.stat().st_size)
-    zs.add(m3u8(title, tracks, names).encode(), M3U)
-    return zs
+    members = [
+        _member(name, t.path, t.checksum)
+        for t, name in zip(tracks, names, strict=True)
+        if t.path is not None
+    ]
+    text = m3u8(title, tracks, names).encode()
+    members.append((Member(M3U, len(text), zlib.crc32(text), time.time()), text))
+    return Archive(members)

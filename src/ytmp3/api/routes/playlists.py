@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ytmp3.api.archive import Blob, Track, archive
+from ytmp3.api.archive import Blob, Checksum, Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
@@ -41,7 +41,7 @@ from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import enqueue_playlist
 from ytmp3.config import Settings
 from ytmp3.model.disposition import attachment
-from ytmp3.model.job import JOB_ID_RE, Status
+from ytmp3.model.job import JOB_ID_RE, JobState, Status
 from ytmp3.model.playlist import PlaylistState, PlaylistStatus, Summary, summarize
 from ytmp3.model.video_url import parse_playlist
 from ytmp3.storage.base import Storage, Stored
@@ -196,6 +196,13 @@ def _done_ids(summary: Summary) -> list[str]:
     return [v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id]
 
 
+def _checksum(job: JobState | None) -> Checksum | None:
+    """The CRC-32 the worker kept, of the size it stored (None: made before they were)."""
+    if job is None or job.crc32 is None or job.size_bytes is None:
+        return None
+    return Checksum(job.size_bytes, job.crc32)
+
+
 async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
     done = _done_ids(summary)
     found = dict(zip(done, await _stats(storage, done), strict=True))
@@ -211,9 +218,11 @@ async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
                 failure = "the MP3 is no longer available"
             else:
                 chunks = functools.partial(storage.chunks, job_id, stored.size)
-                path = storage.local_path(job_id) or Blob(stored.size, chunks)
+                blob = Blob(stored.size, chunks, stored.modified)
+                path = storage.local_path(job_id) or blob
         duration = view.job.duration if view.job is not None else view.entry.duration
-        tracks.append(Track(view.entry.position, title, duration, path, failure))
+        track = Track(view.entry.position, title, duration, path, failure, _checksum(view.job))
+        tracks.append(track)
     return tracks
 
 
