@@ -12,14 +12,14 @@ is checksummed as it streams and its CRC told after it, in a data descriptor.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ytmp3.api.file_reads import file_blocks
+from ytmp3.api.read_ahead import read_ahead
 from ytmp3.api.zip_format import Member, Plan, descriptor, directory, plan
 from ytmp3.model.disposition import safe_stem
 
@@ -92,53 +92,38 @@ def m3u8(title: str | None, tracks: Sequence[Track], names: Sequence[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-BLOCK = 1024 * 1024
-
-
 class ArchiveError(Exception):
     """A member is not what the archive's records say (its file shrank, grew or went):
     the stream stops there, so the client's download is cut short of its Content-Length
     rather than ending in a corrupt archive that looks whole."""
 
 
-def _advise(path: Path) -> None:
-    """Have the kernel read the whole file ahead, in the background (Linux; elsewhere the
-    reads alone)."""
-    if not hasattr(os, "posix_fadvise"):
-        return
-    with contextlib.suppress(OSError), open(path, "rb", buffering=0) as f:
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
-
-
-def file_blocks(path: Path, after: Path | None = None, size: int = BLOCK) -> Iterator[bytes]:
-    """The file in blocks of `size`, one read each. The disk reads ahead of the blocks being
-    sent: this file and, once it is opened, the next one (`after`), so no member waits for
-    the disk at its first block."""
-    with open(path, "rb", buffering=0) as f:
-        _advise(path)
-        if after is not None:
-            _advise(after)
-        while block := f.read(size):
-            yield block
-
-
 Source = Path | Blob | bytes
 
 
-def _exactly(name: str, blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
+async def _exactly(
+    name: str, blocks: AsyncGenerator[bytes, None], size: int
+) -> AsyncGenerator[bytes, None]:
     """`blocks`, checked to add up to `size` bytes: no more, no fewer."""
     got = 0
-    for block in blocks:
-        got += len(block)
-        if got > size:
-            raise ArchiveError(f"{name}: more than the {size} bytes it had")
-        yield block
+    try:
+        async for block in blocks:
+            got += len(block)
+            if got > size:
+                raise ArchiveError(f"{name}: more than the {size} bytes it had")
+            yield block
+    finally:
+        await blocks.aclose()  # a client gone mid-member: its file is closed now
     if got != size:
         raise ArchiveError(f"{name}: {got} of its {size} bytes")
 
 
+async def _one(data: bytes) -> AsyncGenerator[bytes, None]:
+    yield data
+
+
 class Archive:
-    """The ZIP, sized: len() of it is its exact length, and iterating it streams it."""
+    """The ZIP, sized: len() of it is its exact length, and stream() streams it."""
 
     def __init__(self, members: list[tuple[Member, Source]]) -> None:
         self.members = [m for m, _ in members]
@@ -148,27 +133,33 @@ class Archive:
     def __len__(self) -> int:
         return self.plan.length
 
-    def __iter__(self) -> Iterator[bytes]:
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        """The archive's bytes: records, and each member's blocks as they are read (a
+        file's in the loop or a thread, ytmp3.api.file_reads; an object's from a thread,
+        one chunk ahead, ytmp3.api.read_ahead)."""
         crcs: list[int] = []
-        for n, (member, source, head) in enumerate(
-            zip(self.members, self.sources, self.plan.heads, strict=True)
-        ):
+        for n, (member, head) in enumerate(zip(self.members, self.plan.heads, strict=True)):
             yield head
             crc = 0
-            for block in _exactly(member.name, self._blocks(n, source), member.size):
-                if member.crc is None:
-                    crc = zlib.crc32(block, crc)
-                yield block
+            blocks = _exactly(member.name, self._blocks(n), member.size)
+            try:
+                async for block in blocks:
+                    if member.crc is None:
+                        crc = zlib.crc32(block, crc)
+                    yield block
+            finally:
+                await blocks.aclose()
             if member.crc is None:
                 yield descriptor(member, crc)
             crcs.append(crc if member.crc is None else member.crc)
         yield directory(self.members, crcs, self.plan)
 
-    def _blocks(self, n: int, source: Source) -> Iterable[bytes]:
+    def _blocks(self, n: int) -> AsyncGenerator[bytes, None]:
+        source = self.sources[n]
         if isinstance(source, bytes):
-            return (source,)
+            return _one(source)
         if isinstance(source, Blob):
-            return source.chunks()
+            return read_ahead(iter(source.chunks()))
         after = self.sources[n + 1] if n + 1 < len(self.sources) else None
         return file_blocks(source, after if isinstance(after, Path) else None)
 

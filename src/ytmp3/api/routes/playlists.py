@@ -23,7 +23,6 @@ from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
-from ytmp3.api.read_ahead import read_ahead
 from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse, too_many_streams
 from ytmp3.api.routes.status import _EventStream as EventStream
 from ytmp3.api.routes.submit import RESPONSES as SUBMIT_RESPONSES
@@ -243,12 +242,10 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # made in a thread, so file (and object) reads never block the loop
+    # file reads wait for the disk in a thread only (api/file_reads.py), objects' always
     if resources.settings.max_disk is None:
-        return StreamingResponse(
-            read_ahead(iter(zs)), media_type="application/zip", headers=headers
-        )
-    response = StreamedBody(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
+        return StreamingResponse(zs.stream(), media_type="application/zip", headers=headers)
+    response = StreamedBody(zs.stream(), media_type="application/zip", headers=headers)
     return marked(response, resources.redis, _done_ids(summary))
 
 
