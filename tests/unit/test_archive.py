@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ytmp3.api.archive import M3U, Archive, ArchiveError, Blob, Checksum, Track, archive
+from ytmp3.api.archive import M3U, Archive, ArchiveError, Blob, Checksum, File, Track, archive
 from ytmp3.api.zip_format import Member, directory, plan
 from ytmp3.storage.checksum import crc32_of
 
@@ -45,8 +45,8 @@ async def test_known_and_unknown_crcs_make_one_valid_archive_of_its_announced_le
     chunks = [b"ID3", b"x" * 70000, b"tail"]
     blob = Blob(sum(map(len, chunks)), lambda: iter(chunks), modified=1.7e9)
     tracks = [
-        Track(1, "Known", 1, known, checksum=_checksum(known)),
-        Track(2, "Ünknown ✓", 1, unknown),  # a record made before CRCs were kept
+        Track(1, "Known", 1, File.of(known), checksum=_checksum(known)),
+        Track(2, "Ünknown ✓", 1, File.of(unknown)),  # a record made before CRCs were kept
         Track(3, "Gone", None, None, "removed"),
         Track(4, "Bucket", 1, blob),
     ]
@@ -72,10 +72,10 @@ async def test_a_kept_crc_is_sent_as_it_is_and_one_of_another_size_is_not_truste
     mp3 = _mp3(tmp_path / "a.mp3", 5000)
     size, crc = crc32_of(mp3)
     wrong = Checksum(size, crc ^ 1)  # never checked while streaming: its bytes are untouched
-    data = await _bytes(archive("L", [Track(1, "A", 1, mp3, checksum=wrong)]))
+    data = await _bytes(archive("L", [Track(1, "A", 1, File.of(mp3), checksum=wrong)]))
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() == "01 - A.mp3"
     stale = Checksum(size + 1, crc ^ 1)  # of another file than the one there now
-    data = await _bytes(archive("L", [Track(1, "A", 1, mp3, checksum=stale)]))
+    data = await _bytes(archive("L", [Track(1, "A", 1, File.of(mp3), checksum=stale)]))
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
 
 
@@ -85,7 +85,10 @@ async def test_a_member_changed_after_the_length_was_told_cuts_the_stream(
 ) -> None:
     first = _mp3(tmp_path / "a.mp3", 2000)
     second = _mp3(tmp_path / "b.mp3", 2000)
-    tracks = [Track(1, "A", 1, first), Track(2, "B", 1, second, checksum=_checksum(second))]
+    tracks = [
+        Track(1, "A", 1, File.of(first)),
+        Track(2, "B", 1, File.of(second), checksum=_checksum(second)),
+    ]
     zs = archive("L", tracks)
     if change == "shrank":
         os.truncate(second, 1000)
@@ -153,6 +156,6 @@ def test_the_archive_of_a_sparse_file_past_4_gib_knows_its_length_unread(
     big = tmp_path / "big.mp3"
     with big.open("wb") as f:
         f.truncate(GIB4 + 10)  # sparse: nothing is read to size it
-    zs = archive("Big", [Track(1, "Big", 1, big, checksum=Checksum(GIB4 + 10, 0))])
+    zs = archive("Big", [Track(1, "Big", 1, File.of(big), checksum=Checksum(GIB4 + 10, 0))])
     # the local header's ZIP64 extra, the data, and a central record with one too
     assert len(zs) > GIB4 + 10 + 2 * 20

@@ -27,6 +27,21 @@ M3U = "playlist.m3u8"
 
 
 @dataclass(frozen=True)
+class File:
+    """An MP3 on this machine's disk, its size and time as a stat of it told (the storage's,
+    as the route found it: the archive's records are made without another look)."""
+
+    path: Path
+    size: int
+    modified: float  # seconds since the epoch
+
+    @classmethod
+    def of(cls, path: Path) -> File:
+        found = path.stat()
+        return cls(path, found.st_size, found.st_mtime)
+
+
+@dataclass(frozen=True)
 class Blob:
     """An MP3 read as it is zipped (an object in a bucket), of a size known up front."""
 
@@ -49,7 +64,7 @@ class Track:
     position: int
     title: str | None
     duration: float | None
-    path: Path | Blob | None  # the finished MP3; None: the entry failed
+    path: File | Blob | None  # the finished MP3; None: the entry failed
     failure: str | None = None  # why, for the m3u8's comment
     checksum: Checksum | None = None
 
@@ -98,7 +113,7 @@ class ArchiveError(Exception):
     rather than ending in a corrupt archive that looks whole."""
 
 
-Source = Path | Blob | bytes
+Source = File | Blob | bytes
 
 
 async def _exactly(
@@ -161,23 +176,18 @@ class Archive:
         if isinstance(source, Blob):
             return read_ahead(iter(source.chunks()))
         after = self.sources[n + 1] if n + 1 < len(self.sources) else None
-        return file_blocks(source, after if isinstance(after, Path) else None)
+        return file_blocks(source.path, after.path if isinstance(after, File) else None)
 
 
-def _member(name: str, source: Path | Blob, checksum: Checksum | None) -> tuple[Member, Source]:
-    """The member for an MP3, its size and time as they are now (a file's from a stat, in
-    the thread that builds the archive), its CRC the worker's when it is of that size."""
-    if isinstance(source, Blob):
-        size, modified = source.size, source.modified
-    else:
-        found = source.stat()
-        size, modified = found.st_size, found.st_mtime
+def _member(name: str, source: File | Blob, checksum: Checksum | None) -> tuple[Member, Source]:
+    """The member for an MP3; its CRC the worker's when it is of the size there now."""
+    size = source.size
     crc = checksum.crc32 if checksum is not None and checksum.size == size else None
-    return Member(name, size, crc, modified), source
+    return Member(name, size, crc, source.modified), source
 
 
 def archive(title: str | None, tracks: Iterable[Track]) -> Archive:
-    """The ZIP of the finished tracks and the m3u8 (blocking: it stats the files)."""
+    """The ZIP of the finished tracks and the m3u8. Pure: nothing is read until it streams."""
     tracks = list(tracks)
     names = member_names(tracks)
     members = [

@@ -11,13 +11,12 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ytmp3.api.archive import Blob, Checksum, Track, archive
+from ytmp3.api.archive import Blob, Checksum, File, Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
@@ -209,16 +208,19 @@ async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
     for view in summary.entries:
         # the list's own title first: the one its rows show
         title = view.entry.title or (view.job.title if view.job is not None else None)
-        path: Path | Blob | None = None
+        path: File | Blob | None = None
         failure = view.error.message if view.error is not None else None
         if view.status is Status.DONE and view.entry.job_id is not None:
             job_id = view.entry.job_id
             if (stored := found[job_id]) is None:
                 failure = "the MP3 is no longer available"
             else:
-                chunks = functools.partial(storage.chunks, job_id, stored.size)
-                blob = Blob(stored.size, chunks, stored.modified)
-                path = storage.local_path(job_id) or blob
+                local = storage.local_path(job_id)
+                if local is not None:
+                    path = File(local, stored.size, stored.modified)
+                else:
+                    chunks = functools.partial(storage.chunks, job_id, stored.size)
+                    path = Blob(stored.size, chunks, stored.modified)
         duration = view.job.duration if view.job is not None else view.entry.duration
         track = Track(view.entry.position, title, duration, path, failure, _checksum(view.job))
         tracks.append(track)
@@ -234,7 +236,7 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
             message = f"The playlist is not ready yet ({summary.status}, {summary.progress} %)."
         raise ApiError(409, "NOT_READY", message, headers={"Retry-After": "2"})
     tracks = await _tracks(summary, resources.storage)
-    zs = await asyncio.to_thread(archive, state.title, tracks)
+    zs = archive(state.title, tracks)
     headers = {
         "Content-Length": str(len(zs)),
         "Content-Disposition": attachment(state.title or state.playlist_id, "zip"),
