@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ from tests.conftest import VIDEO_ID, app_client, make_audio, submit_body, wait_f
 from tests.integration.helpers import assert_mp3, service
 from tests.stand_in import JPEG, Source, StandIn
 from ytmp3.cache.connection import Store
+from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
 from ytmp3.storage import media
 
@@ -40,6 +42,9 @@ async def test_submit_to_download(
     out.write_bytes(download.content)
     assert_mp3(out, seconds=5, bitrate=bitrate)
     assert len(download.content) == final["size_bytes"]
+    # its CRC-32 kept with its record, so a playlist's ZIP never reads it to checksum it
+    record = await JobStore(Store.from_url(redis_url).connect(), 60).get(job_id)
+    assert record is not None and record.crc32 == zlib.crc32(download.content)
     # Done already: the same id, and no second download from the source.
     assert again.status_code == 200 and again.json()["data"]["id"] == job_id
     assert stand_in.downloads[VIDEO_ID] == 1

@@ -101,8 +101,11 @@ async def test_a_playlist_end_to_end_with_its_zip(
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
     assert names == ["01 - First.mp3", "03 - Third.mp3", "playlist.m3u8"]
+    assert archive.testzip() is None
     for info in archive.infolist():
         assert info.compress_type == zipfile.ZIP_STORED
+        # no data descriptor: each CRC was known before its bytes went (the worker's)
+        assert not info.flag_bits & 0x08
     for name in names[:2]:
         path = tmp_path / name
         path.write_bytes(archive.read(name))

@@ -129,6 +129,7 @@ async def test_a_playlists_zip_streams_from_the_bucket(
     for entry, name in zip((data["entries"][0], data["entries"][2]), names, strict=False):
         stored = await storage.stat(entry["job_id"])
         assert stored is not None and archive.getinfo(name).file_size == stored.size
+        assert not archive.getinfo(name).flag_bits & 0x08  # its CRC the worker's, up front
         assert archive.read(name)[:3] == b"ID3"
     assert local_mp3s(settings) == []
 

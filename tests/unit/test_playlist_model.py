@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ytmp3.api.archive import M3U, Track, archive, m3u8, member_names
+from ytmp3.api.archive import M3U, File, Track, archive, m3u8, member_names
 from ytmp3.jobs.fetch.protocol import Job, ListEntry, Listing, ListJob, decode_request
 from ytmp3.jobs.fetch.ytdlp import entry_of
 from ytmp3.model.job import ErrorCode, JobError, JobState, Status
@@ -75,11 +75,11 @@ def test_resolving_and_failed_lists_keep_their_own_status() -> None:
 
 def test_member_names_are_numbered_safe_and_unique() -> None:
     tracks = [
-        Track(1, 'AC/DC: "Back" <in> Black?', 1, Path("a")),
-        Track(2, "Same", 1, Path("b")),
-        Track(3, "same", 1, Path("c")),
-        Track(4, None, 1, Path("d")),
-        Track(5, "\u202eevil", 1, Path("e")),
+        Track(1, 'AC/DC: "Back" <in> Black?', 1, File(Path("a"), 0, 0.0)),
+        Track(2, "Same", 1, File(Path("b"), 0, 0.0)),
+        Track(3, "same", 1, File(Path("c"), 0, 0.0)),
+        Track(4, None, 1, File(Path("d"), 0, 0.0)),
+        Track(5, "\u202eevil", 1, File(Path("e"), 0, 0.0)),
     ]
     assert member_names(tracks) == [
         "01 - AC DC Back in Black.mp3",
@@ -88,13 +88,16 @@ def test_member_names_are_numbered_safe_and_unique() -> None:
         "04 - audio.mp3",
         "05 - evil.mp3",
     ]
-    twice = [Track(7, "X", 1, Path("a")), Track(7, "x", 1, Path("b"))]
+    twice = [Track(7, "X", 1, File(Path("a"), 0, 0.0)), Track(7, "x", 1, File(Path("b"), 0, 0.0))]
     assert member_names(twice) == ["07 - X.mp3", "07 - x (2).mp3"]
-    assert member_names([Track(120, "Z", 1, Path("a"))]) == ["120 - Z.mp3"]
+    assert member_names([Track(120, "Z", 1, File(Path("a"), 0, 0.0))]) == ["120 - Z.mp3"]
 
 
 def test_m3u8_lists_the_tracks_and_names_the_failed_ones() -> None:
-    tracks = [Track(1, "One", 61.4, Path("a")), Track(2, "Two\nlines", None, None, "gone: removed")]
+    tracks = [
+        Track(1, "One", 61.4, File(Path("a"), 0, 0.0)),
+        Track(2, "Two\nlines", None, None, "gone: removed"),
+    ]
     text = m3u8("My list", tracks, member_names(tracks))
     assert text == (
         "#EXTM3U\n#PLAYLIST:My list\n#EXTINF:61,One\n01 - One.mp3\n"
@@ -102,19 +105,19 @@ def test_m3u8_lists_the_tracks_and_names_the_failed_ones() -> None:
     )
 
 
-def test_the_archive_knows_its_length_and_goes_zip64_past_4_gib(tmp_path: Path) -> None:
+async def test_the_archive_knows_its_length_and_goes_zip64_past_4_gib(tmp_path: Path) -> None:
     big = tmp_path / "big.mp3"
     with big.open("wb") as f:
         f.truncate(4 * 1024**3 + 10)  # sparse: nothing is read to size it
-    zs = archive("Big", [Track(1, "Big", 1, big)])
+    zs = archive("Big", [Track(1, "Big", 1, File.of(big))])
     assert len(zs) > 4 * 1024**3 + 10
     small = tmp_path / "small.mp3"
     small.write_bytes(b"ID3" * 100)
     import io
     import zipfile
 
-    data = b"".join(archive("S", [Track(1, "S", 1, small)]))
-    assert len(data) == len(archive("S", [Track(1, "S", 1, small)]))
+    data = b"".join([b async for b in archive("S", [Track(1, "S", 1, File.of(small))]).stream()])
+    assert len(data) == len(archive("S", [Track(1, "S", 1, File.of(small))]))
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["01 - S.mp3", M3U]
 
 

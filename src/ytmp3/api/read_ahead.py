@@ -8,9 +8,10 @@ from collections.abc import AsyncGenerator, Iterator
 
 
 async def read_ahead(blocks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """`blocks`, each made in a thread while the one before is sent: the reads and the
-    ZIP's checksum run beside the socket's writes instead of between them (the ZIP row of
-    bench/RESULTS.md). Starlette's own iteration of a plain iterator does one then the other.
+    """`blocks`, each made in a thread while the one before is sent: a bucket object's
+    reads (a ZIP's member) run beside the socket's writes instead of between them.
+    Starlette's own iteration of a plain iterator does one then the other. (A file's blocks
+    are read where the page cache allows without a hop: ytmp3.api.file_reads.)
     """
     loop = asyncio.get_running_loop()
     pending = loop.run_in_executor(None, next, blocks, None)

@@ -36,6 +36,7 @@ from ytmp3.model.failures import ConversionError, failure
 from ytmp3.model.job import ErrorCode, JobError, JobState, Status, advance
 from ytmp3.storage import media
 from ytmp3.storage.base import Storage, StorageError
+from ytmp3.storage.checksum import crc32_of
 
 __all__ = ["MAX_RUNS", "JobContext", "convert"]
 
@@ -182,7 +183,8 @@ async def _run(
                 artist=tracker.state.artist,
                 cover=cover_bytes,
             )
-            size = part.stat().st_size
+            # read back once now, while its pages are still cached: a ZIP never checksums it
+            size, crc = await asyncio.to_thread(crc32_of, part)
             # room first, so the budget holds even for the moment the file appears
             await make_room(jc.redis, jc.storage, job_id, size, budget=settings.max_disk)
             # whole or not at all; `done` only once it is there
@@ -202,7 +204,7 @@ async def _run(
         log.exception("job %s crashed", job_id)
         await tracker.fail(_error(failure(ErrorCode.CONVERSION_FAILED)))
     else:
-        await tracker.move(Status.DONE, size_bytes=size)
+        await tracker.move(Status.DONE, size_bytes=size, crc32=crc)
     finally:
         cover.cancel()
         with contextlib.suppress(FileNotFoundError):

@@ -99,6 +99,9 @@ class JobState(BaseModel):
     artist: Text | None = None
     duration: float | None = None
     size_bytes: int | None = None
+    # the finished MP3's CRC-32 (of its size_bytes bytes), so a ZIP need not read it to
+    # checksum it; None in records made before it was kept
+    crc32: int | None = None
     error: JobError | None = None
     updated_at: float = 0.0
     # Which run of the job is the current one (a run whose worker died or stopped is

@@ -11,19 +11,17 @@ import asyncio
 import functools
 import time
 from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from ytmp3.api.archive import Blob, Track, archive
+from ytmp3.api.archive import Blob, Checksum, File, Track, archive
 from ytmp3.api.auth import CallerDep
 from ytmp3.api.client_address import client_identity
 from ytmp3.api.deps import ResourcesDep, client_of
 from ytmp3.api.envelope import ApiError, Envelope, envelope, error_doc
 from ytmp3.api.json_body import JsonBodyRoute
-from ytmp3.api.read_ahead import read_ahead
 from ytmp3.api.routes.status import KEEPALIVE_SECONDS, sse, too_many_streams
 from ytmp3.api.routes.status import _EventStream as EventStream
 from ytmp3.api.routes.submit import RESPONSES as SUBMIT_RESPONSES
@@ -41,7 +39,7 @@ from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import enqueue_playlist
 from ytmp3.config import Settings
 from ytmp3.model.disposition import attachment
-from ytmp3.model.job import JOB_ID_RE, Status
+from ytmp3.model.job import JOB_ID_RE, JobState, Status
 from ytmp3.model.playlist import PlaylistState, PlaylistStatus, Summary, summarize
 from ytmp3.model.video_url import parse_playlist
 from ytmp3.storage.base import Storage, Stored
@@ -196,6 +194,13 @@ def _done_ids(summary: Summary) -> list[str]:
     return [v.entry.job_id for v in summary.entries if v.status is Status.DONE and v.entry.job_id]
 
 
+def _checksum(job: JobState | None) -> Checksum | None:
+    """The CRC-32 the worker kept, of the size it stored (None: made before they were)."""
+    if job is None or job.crc32 is None or job.size_bytes is None:
+        return None
+    return Checksum(job.size_bytes, job.crc32)
+
+
 async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
     done = _done_ids(summary)
     found = dict(zip(done, await _stats(storage, done), strict=True))
@@ -203,17 +208,22 @@ async def _tracks(summary: Summary, storage: Storage) -> list[Track]:
     for view in summary.entries:
         # the list's own title first: the one its rows show
         title = view.entry.title or (view.job.title if view.job is not None else None)
-        path: Path | Blob | None = None
+        path: File | Blob | None = None
         failure = view.error.message if view.error is not None else None
         if view.status is Status.DONE and view.entry.job_id is not None:
             job_id = view.entry.job_id
             if (stored := found[job_id]) is None:
                 failure = "the MP3 is no longer available"
             else:
-                chunks = functools.partial(storage.chunks, job_id, stored.size)
-                path = storage.local_path(job_id) or Blob(stored.size, chunks)
+                local = storage.local_path(job_id)
+                if local is not None:
+                    path = File(local, stored.size, stored.modified)
+                else:
+                    chunks = functools.partial(storage.chunks, job_id, stored.size)
+                    path = Blob(stored.size, chunks, stored.modified)
         duration = view.job.duration if view.job is not None else view.entry.duration
-        tracks.append(Track(view.entry.position, title, duration, path, failure))
+        track = Track(view.entry.position, title, duration, path, failure, _checksum(view.job))
+        tracks.append(track)
     return tracks
 
 
@@ -226,7 +236,7 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
             message = f"The playlist is not ready yet ({summary.status}, {summary.progress} %)."
         raise ApiError(409, "NOT_READY", message, headers={"Retry-After": "2"})
     tracks = await _tracks(summary, resources.storage)
-    zs = await asyncio.to_thread(archive, state.title, tracks)
+    zs = archive(state.title, tracks)
     headers = {
         "Content-Length": str(len(zs)),
         "Content-Disposition": attachment(state.title or state.playlist_id, "zip"),
@@ -234,12 +244,10 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # made in a thread, so file (and object) reads never block the loop
+    # file reads wait for the disk in a thread only (api/file_reads.py), objects' always
     if resources.settings.max_disk is None:
-        return StreamingResponse(
-            read_ahead(iter(zs)), media_type="application/zip", headers=headers
-        )
-    response = StreamedBody(read_ahead(iter(zs)), media_type="application/zip", headers=headers)
+        return StreamingResponse(zs.stream(), media_type="application/zip", headers=headers)
+    response = StreamedBody(zs.stream(), media_type="application/zip", headers=headers)
     return marked(response, resources.redis, _done_ids(summary))
 
 
