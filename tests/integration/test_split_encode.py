@@ -26,6 +26,7 @@ from tests.conftest import VIDEO_ID, ffmpeg_exe, submit_body, wait_finished, wai
 from tests.integration.helpers import ffprobe, processes_mentioning, service
 from tests.stand_in import Source, StandIn
 from ytmp3.config import Settings
+from ytmp3.jobs import cores as core_share
 from ytmp3.jobs.encode import plan
 from ytmp3.jobs.encode.parallel import ParallelEncoder
 from ytmp3.jobs.pipeline import ffmpeg_args
@@ -295,12 +296,51 @@ async def test_a_long_audio_alone_on_a_worker_is_encoded_on_its_cores(
         mp3 = await client.get(f"/download-music/{job_id}")
     assert final["status"] == "done", final
     told = [r.getMessage() for r in caplog.records]
-    assert f"job {job_id}: encoded by 2 encoder(s)" in told, told
+    assert f"job {job_id}: encoded by 2 encoder(s), beside a decoder" in told, told
     out = settings.media_dir / "check.mp3"
     out.write_bytes(mp3.content)
     assert _length(out) == pytest.approx(plan.MIN_SECONDS + 30, abs=1e-6)
     leftovers = [p.name for p in settings.media_dir.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+async def test_a_long_audio_taken_with_another_queued_behind_it_takes_one_ffmpeg(
+    make_settings: SettingsFactory,
+    stand_in: StandIn,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two submitted together, the first taken alone before the second is queued: it
+    waits a moment and counts the queue, so it does not take the split path (whose
+    extra CPU, paid by the pair, made the pair slower than with parallel encoding off)."""
+    caplog.set_level(logging.INFO, logger="ytmp3.jobs.convert")
+    seconds = int(plan.MIN_SECONDS) + 30
+    audio = _opus(seconds)
+    videos = [VIDEO_ID, "bbbbbbbbbbb"]
+    for video in videos:
+        stand_in.sources[video] = Source(audio, duration=seconds)
+    # A long wait, and a longer poll: the second is queued well within the first's wait
+    # (1 s from its start) even on a loaded machine, and still in the queue at its end
+    # (the next poll is 2 s after the first's), so the queue read is what sees it.
+    monkeypatch.setattr(core_share, "MAX_SETTLE", 1.0)
+    settings = make_settings(redis_url=redis_url, max_jobs=2, poll_delay=2.0)
+    async with service(settings) as client:
+        jobs = [(await client.post("/submit", json=submit_body(videos[0]))).json()["data"]["id"]]
+
+        async def taken() -> bool:
+            data = (await client.get(f"/status/{jobs[0]}")).json()["data"]
+            return bool(data["status"] != "queued")
+
+        await wait_for(taken, timeout=30, interval=0.01)  # alone on the worker
+        jobs.append(
+            (await client.post("/submit", json=submit_body(videos[1]))).json()["data"]["id"]
+        )
+        finals = [await wait_finished(client, job_id, timeout=60) for job_id in jobs]
+    assert [f["status"] for f in finals] == ["done", "done"], finals
+    told = [r.getMessage() for r in caplog.records if "encoded by" in r.getMessage()]
+    # (the second, taken after the first has ended, is alone in its turn)
+    assert f"job {jobs[0]}: encoded by 1 encoder(s)" in told, told
 
 
 async def test_short_audio_keeps_the_single_encoder_path(

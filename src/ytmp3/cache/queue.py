@@ -3,7 +3,10 @@ entries (bulk) in another, each with slots of its own in every worker (ytmp3.job
 
 from __future__ import annotations
 
+import time
+
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 
 from ytmp3.cache import keys
 
@@ -62,3 +65,25 @@ async def enqueue_playlist(redis: ArqRedis, playlist: str) -> None:
     """Have a worker read the playlist's entries (the API never runs yt-dlp): in the single
     videos' queue, a read being short."""
     await redis.enqueue_job(PLAYLIST_TASK, playlist, _job_id=playlist, _queue_name=keys.QUEUE)
+
+
+# The newest due jobs looked at for waiting ones: the oldest in ARQ's queue are mostly
+# running (a job stays in it until it ends), and a share is never under one core anyway.
+WAITING_LOOKED_AT = 16
+
+
+async def waiting(redis: ArqRedis) -> int:
+    """Jobs in the single videos' queue that are due and that no worker has taken yet
+    (ARQ marks a taken one with its in-progress key); of the newest WAITING_LOOKED_AT
+    due ones. (Playlists' entries wait in their own queue, and take one core each.)"""
+    now_ms = int(time.time() * 1000)
+    ids = await redis.zrevrangebyscore(keys.QUEUE, now_ms, "-inf", start=0, num=WAITING_LOOKED_AT)
+    names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+    names = [n for n in names if not n.startswith("cron:")]  # ARQ's crons pass through it
+    if not names:
+        return 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.exists(in_progress_key_prefix + name)
+        taken = await pipe.execute()
+    return sum(1 for t in taken if not t)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,11 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from ytmp3 import metrics
-from ytmp3.cache import bulk, workers
+from ytmp3.cache import bulk, queue, workers
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.config import Settings
 from ytmp3.jobs import pipeline
-from ytmp3.jobs.cores import CoreShare
+from ytmp3.jobs.cores import CoreShare, Share
 from ytmp3.jobs.fetch.client import Fetcher
 from ytmp3.jobs.fetch.protocol import Job
 from ytmp3.jobs.handback import MAX_RUNS, Owed, hand_back
@@ -104,7 +103,9 @@ async def _converting(jc: JobContext, state: JobState, attempt: int, nice: int) 
     try:
         part = media.part_path(jc.settings.media_dir, job_id, f"{os.getpid()}-{attempt}")
         with (
-            jc.cores.conversion(bulk=nice > 0) as cores,
+            jc.cores.conversion(
+                bulk=nice > 0, started=started, waiting=lambda: queue.waiting(jc.redis)
+            ) as cores,
             contextlib.nullcontext() if nice else jc.yielding.single(),
         ):
             await _run(jc, tracker, part, cores, nice)
@@ -164,9 +165,7 @@ async def _cut(jc: JobContext, job_id: str, attempt: int) -> None:
         jc.owed.add(job_id, attempt, jc.worker_id)
 
 
-async def _run(
-    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int], nice: int
-) -> None:
+async def _run(jc: JobContext, tracker: StatusTracker, part: Path, cores: Share, nice: int) -> None:
     settings = jc.settings
     job_id = tracker.state.id
     cover = asyncio.create_task(_fetch_cover(jc, tracker.state.video_id))
@@ -216,7 +215,7 @@ def _error(exc: ConversionError) -> JobError:
 
 
 async def _convert_with_retries(
-    jc: JobContext, tracker: StatusTracker, part: Path, cores: Callable[[], int], nice: int
+    jc: JobContext, tracker: StatusTracker, part: Path, cores: Share, nice: int
 ) -> None:
     settings = jc.settings
     job = Job(
@@ -234,6 +233,7 @@ async def _convert_with_retries(
                 out=part,
                 listener=tracker,
                 cores=cores,
+                first_cores=cores.first,
                 stall_timeout=settings.stall_timeout,
                 yielding=jc.yielding if nice else None,
             )
@@ -244,7 +244,8 @@ async def _convert_with_retries(
             metrics.CONVERSION_RETRIES.labels(exc.code.value).inc()
             await asyncio.sleep(delay)
         else:
-            log.info("job %s: encoded by %d encoder(s)", tracker.state.id, output.encoders)
+            way = ", beside a decoder" if output.split else ""
+            log.info("job %s: encoded by %d encoder(s)%s", tracker.state.id, output.encoders, way)
             if tracker.state.duration is None:
                 await tracker.move(tracker.state.status, duration=round(output.duration, 3))
             return

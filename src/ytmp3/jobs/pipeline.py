@@ -41,6 +41,7 @@ class Info:
 class Output:
     duration: float
     encoders: int = 1  # how many encoders shared the audio
+    split: bool = False  # decoded apart from its encoders (the parallel encoder's way)
 
 
 class Listener:
@@ -115,6 +116,7 @@ async def convert(
     out: Path,
     listener: Listener,
     cores: Callable[[], int] = lambda: 1,
+    first_cores: Callable[[], Awaitable[int]] | None = None,
     stall_timeout: float = STALL_TIMEOUT,
     yielding: Yielding | None = None,
 ) -> Output:
@@ -122,6 +124,8 @@ async def convert(
 
     `cores()` says how many cores the conversion may use now (asked again as it goes):
     more than one lets a long audio be encoded on several at once (jobs/encode/).
+    `first_cores()` gives the cores the encoder is chosen with (cores() if not given):
+    it may wait a moment to know of conversions about to start (jobs/cores.py).
     A download that sends no audio for `stall_timeout` seconds is cut (DOWNLOAD_FAILED,
     worth another try); audio past the job's longest duration ends as TOO_LONG, and a
     live stream never starts (LIVE_STREAM, refused by the download itself): neither
@@ -153,7 +157,10 @@ async def convert(
         info = asyncio.ensure_future(state.info_seen.wait())
         await asyncio.wait([stream, info], return_when=asyncio.FIRST_COMPLETED)
         info.cancel()
-        if yielding is None and parallel_pays(cores(), state.duration):
+        parallel = yielding is None and parallel_pays(cores(), state.duration)
+        if parallel and first_cores is not None:
+            parallel = parallel_pays(await first_cores(), state.duration)
+        if parallel:
             converter = ParallelEncoder(
                 ffmpeg=ffmpeg, bitrate=bitrate, out=out, max_duration=job.max_duration,
                 cores=cores, duration=state.duration,
@@ -326,7 +333,8 @@ async def _supervise(
         raise failure(ErrorCode.DOWNLOAD_FAILED, retryable=True, detail=detail)
     if out_seconds <= 0:
         raise failure(ErrorCode.CONVERSION_FAILED, detail="no audio in the source")
-    return Output(duration=out_seconds, encoders=outcome.encoders)
+    split = isinstance(converter, ParallelEncoder)
+    return Output(duration=out_seconds, encoders=outcome.encoders, split=split)
 
 
 def _broken_pipe(event: dict[str, Any]) -> bool:

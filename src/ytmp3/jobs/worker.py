@@ -27,7 +27,7 @@ from ytmp3.config import Settings
 from ytmp3.jobs import heartbeat
 from ytmp3.jobs.cleanup import sweep_media
 from ytmp3.jobs.convert import ARQ_MAX_TRIES, BULK_NICE, JobContext, convert
-from ytmp3.jobs.cores import CoreShare
+from ytmp3.jobs.cores import CoreShare, settle
 from ytmp3.jobs.embedded_store import for_worker
 from ytmp3.jobs.fetch.client import Fetcher, make_fetcher
 from ytmp3.jobs.fetch.js_runtime import js_runtimes
@@ -279,7 +279,12 @@ async def run_worker(settings: Settings, store: Store, *, handle_signals: bool) 
         fetcher=kept_up(settings, presence),
         presence=presence,
         owed=Owed(),
-        cores=CoreShare(settings.max_jobs, parallel=settings.parallel_encode),
+        cores=CoreShare(
+            settings.max_jobs,
+            parallel=settings.parallel_encode,
+            # a job submitted with another is counted before the first's choice
+            settle=settle(settings.poll_delay),
+        ),
         storage=open_storage(settings),
         yielding=Yielding(BULK_NICE),
     )
