@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ytmp3.api.archive import M3U, Archive, ArchiveError, Blob, Checksum, File, Track, archive
+from ytmp3.api.archive import M3U, Archive, Blob, Checksum, File, Track, archive
+from ytmp3.api.spans import FileChanged
 from ytmp3.api.zip_format import Member, directory, plan
 from ytmp3.storage.checksum import crc32_of
 
@@ -98,7 +99,7 @@ async def test_a_member_changed_after_the_length_was_told_cuts_the_stream(
     else:
         second.unlink()
     sent: list[bytes] = []
-    with pytest.raises((ArchiveError, FileNotFoundError)):
+    with pytest.raises((FileChanged, FileNotFoundError)):
         await _into(zs, sent)
     assert sent  # the first member went out
     assert sum(map(len, sent)) < len(zs)  # never a whole-looking archive

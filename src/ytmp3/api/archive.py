@@ -6,8 +6,10 @@ from the files in 1 MiB blocks or from the objects as they stream (nothing assem
 disk or in memory), stored (MP3s don't compress), with ZIP64 records when it needs them,
 and its length is known before the first byte (an object's size is known from its HEAD),
 so the response can say it. A member whose CRC-32 the worker kept with its record is sent
-untouched, no byte of it checksummed; one without (a record made before they were kept)
-is checksummed as it streams and its CRC told after it, in a data descriptor.
+untouched, no byte of it checksummed (a file, as a Span: by the server's zero-copy send,
+ytmp3.api.spans); one without (a record made before they were kept) is checksummed as it
+streams and its CRC told after it, in a data descriptor. A member not of the size its
+record says cuts the stream (ytmp3.api.spans.FileChanged).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ytmp3.api.file_reads import file_blocks
 from ytmp3.api.read_ahead import read_ahead
+from ytmp3.api.spans import Span, exactly, expand, span_blocks
 from ytmp3.api.zip_format import Member, Plan, descriptor, directory, plan
 from ytmp3.model.disposition import safe_stem
 
@@ -107,30 +109,7 @@ def m3u8(title: str | None, tracks: Sequence[Track], names: Sequence[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-class ArchiveError(Exception):
-    """A member is not what the archive's records say (its file shrank, grew or went):
-    the stream stops there, so the client's download is cut short of its Content-Length
-    rather than ending in a corrupt archive that looks whole."""
-
-
 Source = File | Blob | bytes
-
-
-async def _exactly(
-    name: str, blocks: AsyncGenerator[bytes, None], size: int
-) -> AsyncGenerator[bytes, None]:
-    """`blocks`, checked to add up to `size` bytes: no more, no fewer."""
-    got = 0
-    try:
-        async for block in blocks:
-            got += len(block)
-            if got > size:
-                raise ArchiveError(f"{name}: more than the {size} bytes it had")
-            yield block
-    finally:
-        await blocks.aclose()  # a client gone mid-member: its file is closed now
-    if got != size:
-        raise ArchiveError(f"{name}: {got} of its {size} bytes")
 
 
 async def _one(data: bytes) -> AsyncGenerator[bytes, None]:
@@ -148,15 +127,24 @@ class Archive:
     def __len__(self) -> int:
         return self.plan.length
 
-    async def stream(self) -> AsyncGenerator[bytes, None]:
-        """The archive's bytes: records, and each member's blocks as they are read (a
-        file's in the loop or a thread, ytmp3.api.file_reads; an object's from a thread,
-        one chunk ahead, ytmp3.api.read_ahead)."""
+    def stream(self) -> AsyncGenerator[bytes, None]:
+        """The archive's bytes (its pieces, each file read in blocks)."""
+        return expand(self.pieces())
+
+    async def pieces(self) -> AsyncGenerator[bytes | Span, None]:
+        """The archive: records as bytes, and each member as it is read (a file whose CRC
+        is known, as a Span; one whose isn't in blocks, ytmp3.api.file_reads; an object's
+        from a thread, one chunk ahead, ytmp3.api.read_ahead)."""
         crcs: list[int] = []
         for n, (member, head) in enumerate(zip(self.members, self.plan.heads, strict=True)):
             yield head
+            span = self._span(n)
+            if member.crc is not None and span is not None:
+                yield span
+                crcs.append(member.crc)
+                continue
             crc = 0
-            blocks = _exactly(member.name, self._blocks(n), member.size)
+            blocks = span_blocks(span) if span is not None else self._blocks(n)
             try:
                 async for block in blocks:
                     if member.crc is None:
@@ -169,14 +157,22 @@ class Archive:
             crcs.append(crc if member.crc is None else member.crc)
         yield directory(self.members, crcs, self.plan)
 
-    def _blocks(self, n: int) -> AsyncGenerator[bytes, None]:
+    def _span(self, n: int) -> Span | None:
+        """Member `n` as a Span, when it is a file on this machine."""
         source = self.sources[n]
-        if isinstance(source, bytes):
-            return _one(source)
-        if isinstance(source, Blob):
-            return read_ahead(iter(source.chunks()))
+        if not isinstance(source, File):
+            return None
         after = self.sources[n + 1] if n + 1 < len(self.sources) else None
-        return file_blocks(source.path, after.path if isinstance(after, File) else None)
+        after_path = after.path if isinstance(after, File) else None
+        return Span(self.members[n].name, source.path, self.members[n].size, after_path)
+
+    def _blocks(self, n: int) -> AsyncGenerator[bytes, None]:
+        """Member `n`'s blocks, when it is not a file: the m3u8, or an object."""
+        source = self.sources[n]
+        if isinstance(source, Blob):
+            return exactly(self.members[n].name, read_ahead(iter(source.chunks())), source.size)
+        assert isinstance(source, bytes)
+        return _one(source)
 
 
 def _member(name: str, source: File | Blob, checksum: Checksum | None) -> tuple[Member, Source]:

@@ -14,6 +14,9 @@ adds what uvicorn lacks, using only h11's public connection state:
   accepted, so sockets can't use up the file limit. (uvicorn's `limit_concurrency` counts
   the same connections but still accepts them all, and once full it answers 503 to every
   request, those of the clients already connected too: so it is not used.)
+
+It also offers ASGI's zero-copy send (ytmp3.api.zero_copy), which uvicorn lacks: a
+playlist's ZIP sends its MP3s from the files to the socket inside the kernel.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ytmp3.api import zero_copy
 from ytmp3.config import Settings
 
 log = logging.getLogger(__name__)
@@ -86,17 +90,34 @@ class Guarded(H11Protocol):
         self.ytmp3_head_bytes = 0  # received while the request's headers are incomplete
         self.ytmp3_head_tail = b""  # their last 3 bytes: a blank line may span two chunks
         self.ytmp3_draining = False  # refused: what still comes is dropped
+        self.ytmp3_files: zero_copy.FileSender | None = None
+        if zero_copy.SUPPORTED:
+            self.app = zero_copy.serving_files(self.app, lambda: self.ytmp3_files)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             transport.abort()
             return
+        if zero_copy.SUPPORTED:
+            self.ytmp3_files = zero_copy.FileSender(transport, self.conn)
         self.ytmp3_arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ytmp3_disarm()
         super().connection_lost(exc)
+        if self.ytmp3_files is not None:
+            self.ytmp3_files.closed()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.ytmp3_files is not None:
+            self.ytmp3_files.pause_writing()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.ytmp3_files is not None:
+            self.ytmp3_files.resume_writing()
 
     def data_received(self, data: bytes) -> None:
         if self.ytmp3_draining:

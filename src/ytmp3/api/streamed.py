@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 
+from ytmp3.api.spans import SpanResponse
 from ytmp3.cache import disk
 
 
@@ -26,6 +27,10 @@ class StreamedFile(_InUse, FileResponse):
 
 
 class StreamedBody(_InUse, StreamingResponse):
+    pass
+
+
+class StreamedSpans(_InUse, SpanResponse):
     pass
 
 

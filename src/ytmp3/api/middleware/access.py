@@ -75,6 +75,8 @@ class AccessMiddleware:
                 status = message["status"]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.zerocopysend":  # ytmp3.api.zero_copy
+                sent += message.get("count") or 0
             await send(message)
 
         try:

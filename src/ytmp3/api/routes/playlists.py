@@ -33,7 +33,8 @@ from ytmp3.api.schemas import (
     playlist_submit_view,
     playlist_view,
 )
-from ytmp3.api.streamed import StreamedBody, marked
+from ytmp3.api.spans import SpanResponse
+from ytmp3.api.streamed import StreamedSpans, marked
 from ytmp3.cache import disk
 from ytmp3.cache.playlist_store import PlaylistStore
 from ytmp3.cache.queue import enqueue_playlist
@@ -244,10 +245,10 @@ async def playlist_zip(playlist: str, request: Request, resources: ResourcesDep)
     }
     if request.method == "HEAD":
         return Response(media_type="application/zip", headers=headers)
-    # file reads wait for the disk in a thread only (api/file_reads.py), objects' always
+    # files go by the server's zero-copy send (api/spans.py), objects read in a thread
     if resources.settings.max_disk is None:
-        return StreamingResponse(zs.stream(), media_type="application/zip", headers=headers)
-    response = StreamedBody(zs.stream(), media_type="application/zip", headers=headers)
+        return SpanResponse(zs.pieces(), media_type="application/zip", headers=headers)
+    response = StreamedSpans(zs.pieces(), media_type="application/zip", headers=headers)
     return marked(response, resources.redis, _done_ids(summary))
 
 
