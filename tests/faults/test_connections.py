@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import resource
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from tests.stand_in import Source, StandIn
 from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore
 from ytmp3.config import Settings
+from ytmp3.storage.media import mp3_path
 
 SettingsFactory = Callable[..., Settings]
 pytestmark = pytest.mark.slow
@@ -237,3 +240,39 @@ async def test_huge_headers_get_431_and_memory_stays_flat(
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         assert b'"message_code": "HEADERS_TOO_LARGE"' in answer
     assert after - before < 16_000_000, (before, after)
+
+
+# ------------------------------------------------------------------- the ZIP, zero-copy
+
+
+async def test_a_playlists_zip_through_the_server_is_its_files_byte_for_byte(
+    make_settings: SettingsFactory, stand_in: StandIn, tmp_path: Path, redis_url: str
+) -> None:
+    """`ytmp3 serve` sends a ZIP's MP3s by its zero-copy send (ytmp3.api.zero_copy): the
+    archive is whole, each member the very bytes of the MP3 on disk, and the connection
+    serves the next request; the server's descriptors are back where they were."""
+    from tests.integration.test_playlists import submit_playlist, wait_playlist
+
+    settings = make_settings(redis_url=redis_url, max_duration=600)
+    with serve(settings, tmp_path) as served:
+        await wait_http(served.base)
+        async with httpx.AsyncClient(base_url=served.base, timeout=30) as client:
+            data = await wait_playlist(client, await submit_playlist(client, "PLwithMissing"))
+            assert (data["status"], data["done"]) == ("done", 2), data
+            files_before = served.open_files()
+            head = await client.head(data["zip_url"])
+            answers = [await client.get(data["zip_url"]) for _ in range(3)]  # one connection
+            assert (await client.get("/healthz")).status_code == 200
+        jobs = [e["job_id"] for e in data["entries"] if e["status"] == "done"]
+        await wait_for(lambda: served.open_files() <= files_before or None, timeout=10)
+    for answer in answers:
+        assert answer.status_code == 200
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        assert head.headers["content-length"] == answer.headers["content-length"]
+        archive = zipfile.ZipFile(io.BytesIO(answer.content))
+        assert archive.testzip() is None
+        names = archive.namelist()
+        assert names == ["01 - First.mp3", "03 - Third.mp3", "playlist.m3u8"]
+        for name, job_id in zip(names[:2], jobs, strict=True):
+            on_disk = mp3_path(settings.media_dir, job_id).read_bytes()
+            assert archive.read(name) == on_disk

@@ -66,7 +66,7 @@ class App:
 @contextlib.contextmanager
 def served(app: App, loop: str, tmp_path: Path) -> Iterator[int]:
     """uvicorn with ytmp3's protocol, in a thread with its own loop; its port."""
-    settings = Settings(media_dir=tmp_path / "media", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(media_dir=tmp_path / "media", _env_file=None)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
