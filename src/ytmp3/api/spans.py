@@ -73,14 +73,20 @@ async def expand(pieces: AsyncIterable[bytes | Span]) -> AsyncGenerator[bytes, N
             yield piece
 
 
-def _open(span: Span) -> io.FileIO:
-    """The span's file opened and read ahead (and the next). Blocking: an open may wait
-    for the disk."""
-    file = io.FileIO(open_ahead(span.path, span.after), "r")
-    if os.fstat(file.fileno()).st_size != span.size:
-        file.close()
-        raise FileChanged(f"{span.name}: no longer the {span.size} bytes it had")
-    return file
+def _open(path: Path, after: Path | None) -> io.FileIO:
+    """The file opened and read ahead (and `after`). Blocking: an open may wait for the
+    disk, and so may asking the kernel to read ahead."""
+    return io.FileIO(open_ahead(path, after), "r")
+
+
+def _closed(opening: asyncio.Future[io.FileIO]) -> None:
+    """A file opened ahead for a span that is never sent: closed once it is open."""
+
+    def close(done: asyncio.Future[io.FileIO]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()
+
+    opening.add_done_callback(close)
 
 
 class SpanResponse(StreamingResponse):
@@ -105,20 +111,41 @@ class SpanResponse(StreamingResponse):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        pieces = self.pieces if self.zero_copy else expand(self.pieces)
-        async for piece in pieces:
-            if isinstance(piece, Span):
-                await self._send_file(piece, send)
+        try:
+            if not self.zero_copy:
+                async for block in expand(self.pieces):
+                    await send({"type": "http.response.body", "body": block, "more_body": True})
             else:
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._stream_zero_copy(send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except EOFError as error:  # the server's: a file ended before its span, as it sent
+            raise FileChanged(str(error)) from error
+
+    async def _stream_zero_copy(self, send: Send) -> None:
+        """Each span's file opened while the one before it is sent (an open, and the
+        kernel's read-ahead it asks for, cost about as much as sending the file from the
+        cache, and would otherwise come between every two)."""
+        loop = asyncio.get_running_loop()
+        ahead: dict[Path, asyncio.Future[io.FileIO]] = {}
+        try:
+            async for piece in self.pieces:
+                if not isinstance(piece, Span):
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                    continue
+                opening = ahead.pop(piece.path, None)
+                file = await (opening or loop.run_in_executor(None, _open, piece.path, None))
+                if piece.after is not None and piece.after not in ahead:
+                    ahead[piece.after] = loop.run_in_executor(None, _open, piece.after, None)
+                with file:
+                    await self._send_file(piece, file, send)
+        finally:
+            for opening in ahead.values():
+                _closed(opening)
 
     @staticmethod
-    async def _send_file(span: Span, send: Send) -> None:
-        file = await asyncio.get_running_loop().run_in_executor(None, _open, span)
-        with file:
-            message = {"type": EXTENSION, "file": file, "offset": 0, "count": span.size}
-            try:
-                await send({**message, "more_body": True})
-            except EOFError as error:
-                raise FileChanged(f"{span.name}: {error}") from error
+    async def _send_file(span: Span, file: io.FileIO, send: Send) -> None:
+        if os.fstat(file.fileno()).st_size != span.size:
+            raise FileChanged(f"{span.name}: no longer the {span.size} bytes it had")
+        await send(
+            {"type": EXTENSION, "file": file, "offset": 0, "count": span.size, "more_body": True}
+        )
