@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 # Descriptors kept back from connections: the Redis pools, the in-process worker's
 # processes and pipes, the files it writes, logs. Each connection may use two (its socket
-# and an MP3 it sends), so connections get at most half of what is left.
+# and an MP3 it sends), so connections get at most half of what is left. (A ZIP's holds a
+# few more while it streams, ytmp3.api.zero_copy: its next files, open ahead.)
 FD_RESERVE = 256
 # `Guarded` counts header bytes before h11 sees them; h11's own bound (for what it
 # buffers, pipelined requests included) sits one read (asyncio reads up to 256 KiB) above.

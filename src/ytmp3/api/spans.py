@@ -9,7 +9,6 @@ whole-looking and corrupt.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 from collections.abc import AsyncGenerator, AsyncIterable
@@ -20,7 +19,7 @@ from typing import cast
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ytmp3.api.file_reads import file_blocks, open_ahead
+from ytmp3.api.file_reads import file_blocks
 from ytmp3.api.zero_copy import EXTENSION
 
 
@@ -73,22 +72,6 @@ async def expand(pieces: AsyncIterable[bytes | Span]) -> AsyncGenerator[bytes, N
             yield piece
 
 
-def _open(path: Path, after: Path | None) -> io.FileIO:
-    """The file opened and read ahead (and `after`). Blocking: an open may wait for the
-    disk, and so may asking the kernel to read ahead."""
-    return io.FileIO(open_ahead(path, after), "r")
-
-
-def _closed(opening: asyncio.Future[io.FileIO]) -> None:
-    """A file opened ahead for a span that is never sent: closed once it is open."""
-
-    def close(done: asyncio.Future[io.FileIO]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            done.result().close()
-
-    opening.add_done_callback(close)
-
-
 class SpanResponse(StreamingResponse):
     """StreamingResponse of bytes and spans (its disconnect handling is Starlette's)."""
 
@@ -122,25 +105,14 @@ class SpanResponse(StreamingResponse):
             raise FileChanged(str(error)) from error
 
     async def _stream_zero_copy(self, send: Send) -> None:
-        """Each span's file opened while the one before it is sent (an open, and the
-        kernel's read-ahead it asks for, cost about as much as sending the file from the
-        cache, and would otherwise come between every two)."""
-        loop = asyncio.get_running_loop()
-        ahead: dict[Path, asyncio.Future[io.FileIO]] = {}
-        try:
-            async for piece in self.pieces:
-                if not isinstance(piece, Span):
-                    await send({"type": "http.response.body", "body": piece, "more_body": True})
-                    continue
-                opening = ahead.pop(piece.path, None)
-                file = await (opening or loop.run_in_executor(None, _open, piece.path, None))
-                if piece.after is not None and piece.after not in ahead:
-                    ahead[piece.after] = loop.run_in_executor(None, _open, piece.after, None)
-                with file:
+        """Each file opened in the loop (the route has just looked at it, so its inode is
+        cached: no wait for the disk) and handed to the server, which reads it ahead."""
+        async for piece in self.pieces:
+            if isinstance(piece, Span):
+                with io.FileIO(piece.path, "r") as file:
                     await self._send_file(piece, file, send)
-        finally:
-            for opening in ahead.values():
-                _closed(opening)
+            else:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
 
     @staticmethod
     async def _send_file(span: Span, file: io.FileIO, send: Send) -> None:

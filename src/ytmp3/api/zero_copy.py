@@ -16,9 +16,11 @@ How, on the connection's socket beside its asyncio transport (public asyncio API
 - from a response's first range on, its body goes through a queue (ranges, and the bytes
   between them), which one thread call, the pump, sends in order while there is work:
   blocking sends, the waits for the disk and for a moment's room in the socket made
-  there. A hand-off between the loop and a thread for each file cost more than sending
-  it, on a busy machine (bench/RESULTS.md); with the queue the app prepares the next
-  files while the pump sends;
+  there (the kernel reads each file ahead as sendfile reads it: asking it to with
+  POSIX_FADV_WILLNEED made the pump wait ~1.7 ms a file to queue the reads, measured).
+  A hand-off between the loop and a thread for each file cost more than sending it, on
+  a busy machine (bench/RESULTS.md); with the queue the app hands over the next files
+  while the pump sends;
 - nothing may wait in the transport's buffer while the pump sends, or the bytes would
   overtake it: while the queue is in use the transport's write limits are (0, 0), so it
   pauses the protocol whenever anything waits in it and resumes it once it is empty;
@@ -26,14 +28,16 @@ How, on the connection's socket beside its asyncio transport (public asyncio API
   for long: one byte goes through the transport, which tells, by resuming the protocol,
   when there is room again, and the pump starts anew;
 - the queue holds its own descriptors (dup), so a connection or file closed meanwhile
-  never turns a send onto a reused descriptor; it is at most MAX_QUEUED items long (the
-  app's sends wait for room beyond that).
+  never turns a send onto a reused descriptor; it holds at most MAX_RANGES files (the
+  one being sent and the next three: the app's sends wait for room beyond that), so a ZIP's
+  connection holds a few descriptors, whatever the list's length.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import select
 from collections import deque
@@ -43,12 +47,14 @@ from typing import Any, cast
 
 import h11
 
+log = logging.getLogger(__name__)
+
 EXTENSION = "http.response.zerocopysend"
 SUPPORTED = hasattr(os, "sendfile")  # not on Windows: there the extension is not offered
 # How long the pump waits for a full socket to take more before it stops and the event
 # loop waits instead: a slow reader never holds a thread for long.
 FULL_WAIT = 0.01
-MAX_QUEUED = 64
+MAX_RANGES = 4
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
@@ -135,10 +141,11 @@ class FileSender:
         self.restart: asyncio.Future[None] | None = None  # a pump to start once writable
         self.idle = asyncio.Event()  # no queue in use: uvicorn writes as usual
         self.idle.set()
-        self.room = asyncio.Event()  # the queue is under MAX_QUEUED
+        self.room = asyncio.Event()  # the queue holds fewer than MAX_RANGES files
         self.room.set()
         self.writable = asyncio.Event()  # nothing waits in the transport's buffer
         self.writable.set()
+        self.ranges = 0  # files in the queue
         self.gone = False
         self.short: EOFError | None = None
 
@@ -201,9 +208,16 @@ class FileSender:
             self.idle.clear()
             self.transport.set_write_buffer_limits(high=0, low=0)
         self.queue.append(item)
-        if len(self.queue) >= MAX_QUEUED:
-            self.room.clear()
+        if isinstance(item, _Range):
+            self.ranges += 1
+            if self.ranges >= MAX_RANGES:
+                self.room.clear()
         self._kick()
+
+    def _sent_range(self) -> None:
+        self.ranges = max(0, self.ranges - 1)  # (0 already, after a _finish)
+        if self.ranges < MAX_RANGES:
+            self.room.set()
 
     async def _room(self) -> None:
         while not self.room.is_set():
@@ -259,8 +273,7 @@ class FileSender:
                 self.queue.popleft()
                 if isinstance(item, _Range):
                     os.close(item.fd)
-                if len(self.queue) < MAX_QUEUED // 2 and not self.room.is_set():
-                    loop.call_soon_threadsafe(self.room.set)
+                    loop.call_soon_threadsafe(self._sent_range)
         return _Stop.GONE, b""
 
     def _one_byte(self) -> bytes:
@@ -281,6 +294,9 @@ class FileSender:
             stop, byte = done.result()
         except OSError:  # the client reset or left mid-send
             stop, byte = _Stop.GONE, b""
+        except Exception:  # a bug: the response is cut, the server goes on
+            log.exception("zero-copy send failed")
+            stop, byte = _Stop.GONE, b""
         if stop is _Stop.FULL and byte:
             self.transport.write(byte)  # held: the transport pauses the protocol till it's out
             self._kick()
@@ -299,6 +315,7 @@ class FileSender:
             item = self.queue.popleft()
             if isinstance(item, _Range):
                 os.close(item.fd)
+        self.ranges = 0
         if not self.transport.is_closing():
             self.transport.set_write_buffer_limits()  # the defaults again
         for event in (self.room, self.idle):
