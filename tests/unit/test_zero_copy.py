@@ -215,6 +215,37 @@ def test_a_client_gone_mid_file_leaves_no_descriptor_and_the_server_serving(
         assert Client(port).get("/?count=10") == (200, b"<" + DATA[:10] + b">")
 
 
+@pytest.mark.parametrize("loop", LOOPS)
+def test_stalled_readers_hold_no_pump_thread_from_another_download(
+    data_file: Path, tmp_path: Path, loop: str
+) -> None:
+    """Twice as many readers that never read as there are pump threads, each with a file
+    in flight: another client's download still arrives whole, and promptly."""
+    with served(App(data_file), loop, tmp_path) as port:
+        stalled = [Client(port, rcvbuf=4096) for _ in range(2 * zero_copy.PUMP_THREADS)]
+        for client in stalled:
+            client.ask("/")
+        began = time.monotonic()
+        assert Client(port).get("/") == (200, b"<" + DATA + b">")
+        assert time.monotonic() - began < 5
+        for client in stalled:
+            client.reset()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_downloads_taking_turns_on_the_pump_threads_each_get_their_own_bytes(
+    data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: str
+) -> None:
+    monkeypatch.setattr(zero_copy, "PUMP_TURN", 64 * 1024)  # many turns a download
+    with served(App(data_file), loop, tmp_path) as port:
+        clients = [Client(port) for _ in range(2 * zero_copy.PUMP_THREADS)]
+        ranges = [(n * 1000, len(DATA) - n * 2000) for n in range(len(clients))]
+        for client, (offset, count) in zip(clients, ranges, strict=True):
+            client.ask(f"/?offset={offset}&count={count}&chunked=1")
+        for client, (offset, count) in zip(clients, ranges, strict=True):
+            assert client.answer() == (200, b"<" + DATA[offset : offset + count] + b">")
+
+
 def test_send_range_stops_at_the_files_end_and_at_a_socket_that_stays_full(
     data_file: Path,
 ) -> None:

@@ -106,7 +106,7 @@ class SpanResponse(StreamingResponse):
 
     async def _stream_zero_copy(self, send: Send) -> None:
         """Each file opened in the loop (the route has just looked at it, so its inode is
-        cached: no wait for the disk) and handed to the server, which reads it ahead."""
+        cached: no wait for the disk) and handed to the server."""
         async for piece in self.pieces:
             if isinstance(piece, Span):
                 with io.FileIO(piece.path, "r") as file:

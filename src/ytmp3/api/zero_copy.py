@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import os
 import select
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -53,7 +55,12 @@ EXTENSION = "http.response.zerocopysend"
 SUPPORTED = hasattr(os, "sendfile")  # not on Windows: there the extension is not offered
 # How long the pump waits for a full socket to take more before it stops and the event
 # loop waits instead: a slow reader never holds a thread for long.
-FULL_WAIT = 0.01
+FULL_WAIT = 0.002
+# Bytes a pump call sends before it yields its thread to the next connection's: the pump
+# threads (PUMP_THREADS of their own, so no ZIP takes the loop's default executor from
+# the rest of the API) are shared in turns, whatever each download's size.
+PUMP_TURN = 8 * 1024 * 1024
+PUMP_THREADS = 4
 MAX_RANGES = 4
 
 Message = MutableMapping[str, Any]
@@ -85,8 +92,14 @@ class _Range:
 class _Stop(enum.Enum):
     EMPTY = "empty"  # all sent
     FULL = "full"  # the socket stayed full: the loop waits for room
+    TURN = "turn"  # PUMP_TURN sent: the next pump call waits its turn
     SHORT = "short"  # a file ended before its range
     GONE = "gone"  # the connection is closed
+
+
+@functools.cache
+def _pumps() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(PUMP_THREADS, thread_name_prefix="ytmp3-zero-copy")
 
 
 def _poller(fd: int) -> select.poll:
@@ -246,12 +259,15 @@ class FileSender:
     def _start(self) -> None:
         loop = asyncio.get_running_loop()
         out = os.dup(self.transport.get_extra_info("socket").fileno())
-        self.pump = loop.run_in_executor(None, self._pumping, out, loop)
+        self.pump = loop.run_in_executor(_pumps(), self._pumping, out, loop)
         self.pump.add_done_callback(lambda done: self._pumped(done, out))
 
     def _pumping(self, out: int, loop: asyncio.AbstractEventLoop) -> tuple[_Stop, bytes]:
         """In a thread: the queue sent from its left (the loop only appends on the right)."""
+        turn = PUMP_TURN
         while not self.gone:
+            if turn <= 0:
+                return _Stop.TURN, b""
             try:
                 item = self.queue[0]
             except IndexError:
@@ -261,12 +277,14 @@ class FileSender:
                 self.queue[0] = item = item[sent:]
                 left = len(item)
             else:
-                sent, full = send_range(out, item.fd, item.offset, item.count)
+                size = min(item.count, turn)
+                sent, full = send_range(out, item.fd, item.offset, size)
                 item.offset += sent
                 item.count -= sent
                 left = item.count
-                if left and not full:
+                if sent < size and not full:
                     return _Stop.SHORT, b""
+            turn -= sent
             if full:
                 return _Stop.FULL, self._one_byte()
             if not left:
@@ -303,10 +321,10 @@ class FileSender:
             return
         if stop is _Stop.SHORT or (stop is _Stop.FULL and not byte):
             self.short = EOFError("a file ended before its range")
-        if stop is not _Stop.EMPTY:
+        if stop not in (_Stop.EMPTY, _Stop.TURN):
             self.transport.close()  # cut short of its length: never a whole-looking body
-        if stop is _Stop.EMPTY and self.queue and not self.gone:
-            self._start()  # appended after the pump's last look
+        if stop in (_Stop.EMPTY, _Stop.TURN) and self.queue and not self.gone:
+            self._start()  # its next turn, or what was appended after its last look
             return
         self._finish()
 
