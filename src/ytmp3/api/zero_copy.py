@@ -248,7 +248,10 @@ class FileSender:
     async def _start_when_writable(self) -> None:
         try:
             while self.transport.get_write_buffer_size() and not self.gone:
-                await self.writable.wait()
+                if self.writable.is_set():  # never so with limits (0, 0): no spin if it is
+                    await asyncio.sleep(0.001)
+                else:
+                    await self.writable.wait()
         finally:
             self.restart = None
         if self.gone:
