@@ -93,15 +93,16 @@ class Guarded(H11Protocol):
         self.ytmp3_draining = False  # refused: what still comes is dropped
         self.ytmp3_files: zero_copy.FileSender | None = None
         if zero_copy.SUPPORTED:
-            self.app = zero_copy.serving_files(self.app, lambda: self.ytmp3_files)
+            self.ytmp3_files = zero_copy.FileSender(self.conn)
+            self.app = zero_copy.serving_files(self.app, self.ytmp3_files)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             transport.abort()
             return
-        if zero_copy.SUPPORTED:
-            self.ytmp3_files = zero_copy.FileSender(transport, self.conn)
+        if self.ytmp3_files is not None:
+            self.ytmp3_files.connect(transport)
         self.ytmp3_arm()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -146,8 +146,9 @@ def send_range(out: int, src: int, offset: int, count: int) -> tuple[int, bool]:
 class FileSender:
     """One connection's zero-copy sends, for its h11 protocol."""
 
-    def __init__(self, transport: asyncio.Transport, conn: h11.Connection) -> None:
-        self.transport = transport
+    transport: asyncio.Transport  # from connect(), before any request
+
+    def __init__(self, conn: h11.Connection) -> None:
         self.conn = conn
         self.queue: deque[bytes | _Range] = deque()
         self.pump: asyncio.Future[tuple[_Stop, bytes]] | None = None
@@ -161,6 +162,9 @@ class FileSender:
         self.ranges = 0  # files in the queue
         self.gone = False
         self.short: EOFError | None = None
+
+    def connect(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
 
     # the protocol's flow-control calls, passed on by it
     def pause_writing(self) -> None:
@@ -343,13 +347,13 @@ class FileSender:
             event.set()
 
 
-def serving_files(app: App, sender: Callable[[], FileSender | None]) -> App:
+def serving_files(app: App, files: FileSender) -> App:
     """`app` with the extension offered in each HTTP request's scope and its messages
-    sent by the connection's FileSender (`sender()`, None before the connection is made)."""
+    sent by the connection's FileSender. (It holds the sender, not the protocol: the
+    protocol holds it, and a cycle would keep every closed connection until the GC runs.)"""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        files = sender()
-        if scope["type"] != "http" or files is None:
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
         scope["extensions"] = {**(scope.get("extensions") or {}), EXTENSION: {}}
