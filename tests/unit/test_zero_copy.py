@@ -26,8 +26,6 @@ from ytmp3.api.http_server import protocol
 from ytmp3.api.zero_copy import EXTENSION
 from ytmp3.config import Settings
 
-pytestmark = pytest.mark.skipif(not zero_copy.SUPPORTED, reason="no os.sendfile here")
-
 DATA = os.urandom(9 * 1024 * 1024 + 4321)  # more than loopback's socket buffers take at once
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,

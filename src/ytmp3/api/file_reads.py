@@ -29,7 +29,7 @@ def _advise(fd: int) -> None:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
 
 
-def open_ahead(path: Path, after: Path | None = None) -> int:
+def _open(path: Path, after: Path | None) -> int:
     """The file opened, read ahead, and the next one (`after`) too, so no file waits for
     the disk at its first block. Blocking: an open may wait for the disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -64,7 +64,7 @@ async def file_blocks(
 ) -> AsyncGenerator[bytes, None]:
     """The file in blocks of `size` (the last shorter), one read each."""
     loop = asyncio.get_running_loop()
-    fd = await loop.run_in_executor(None, open_ahead, path, after)
+    fd = await loop.run_in_executor(None, _open, path, after)
     try:
         at = 0
         while True:
