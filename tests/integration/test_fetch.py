@@ -113,3 +113,28 @@ print(json.dumps([before, sessions()]))
     argv = [sys.executable, "-c", script, Options(source_url=stand_in.source_url).to_json(), url]
     done = subprocess.run(argv, capture_output=True, timeout=60, check=True, text=True)
     assert json.loads(done.stdout) == [1, 1]  # built before, and the request used it
+
+
+def test_a_download_imports_nothing_the_warm_up_could_have(stand_in: StandIn) -> None:
+    """Whatever a download imports late, each fork of the fetch server imports again;
+    the warm-up imports it (and fills the caches beside it) once, in the server."""
+    script = """
+import json, sys
+from ytmp3.jobs import lifetime
+from ytmp3.jobs.fetch import ytdlp as fetch
+prepared = fetch.prepare(fetch.Options.from_json(sys.argv[1]))
+before = set(sys.modules)
+lifetime.die_with_parent()  # what a fork does first
+prepared.events.attach(sys.stderr)
+code = fetch.download(prepared, fetch.Job.from_json(sys.argv[2]))
+sys.stdout.flush()
+print(json.dumps({"code": code, "imported": sorted(set(sys.modules) - before)}), file=sys.stderr)
+"""
+    audio = make_audio(2)
+    stand_in.sources[VIDEO_ID] = Source(audio, title="A Song", duration=2.0)
+    job = Job(url=stand_in.source_url.format(video_id=VIDEO_ID), max_duration=3600)
+    options = Options(source_url=stand_in.source_url)
+    argv = [sys.executable, "-c", script, options.to_json(), job.to_json()]
+    done = subprocess.run(argv, capture_output=True, timeout=60, check=True)
+    assert done.stdout == audio
+    assert json.loads(done.stderr.splitlines()[-1]) == {"code": 0, "imported": []}

@@ -7,14 +7,19 @@ import os
 import signal
 import sys
 
+if sys.platform == "linux":
+    import ctypes
+
+    # Looked up here, in the parent: a child (a fork about to exec, or a download forked
+    # by the fetch server) then only calls it, importing and loading nothing.
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    _PR_SET_PDEATHSIG = 1
+
 
 def die_with_parent() -> None:
     """In a child: be killed when its parent dies, even by SIGKILL (Linux only)."""
     if sys.platform == "linux":
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def kill_group(pid: int) -> None:

@@ -215,6 +215,32 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
         extractor.initialize()
         if extractor.ie_key() == "Generic":
             extractor._extract_embeds(url, "<html><head></head><body></body></html>")
+    # What every extraction does whatever its extractor, and compiles into per-process
+    # caches a fork inherits: the found video's processing (format choice, the output
+    # template), yt-dlp's date parsing (each strptime pattern it tries), a URL's IDNA
+    # encoding. Left to the forks, each download spent ~20 ms more CPU before its first
+    # byte (bench/RESULTS.md, session 9). Offline: nothing is requested or downloaded.
+    with contextlib.suppress(Exception):
+        from yt_dlp.utils import escape_url, unified_strdate, unified_timestamp
+
+        ydl.process_ie_result(_sample_video(url), download=False)
+        unified_strdate("not a date")
+        unified_timestamp("not a date")
+        escape_url(url)
+
+
+def _sample_video(url: str) -> dict[str, Any]:
+    """A found video as an extractor returns it: one audio format, nothing to fetch."""
+    return {
+        "id": SAMPLE_VIDEO_ID,
+        "title": "warm-up",
+        "webpage_url": url,
+        "extractor": "warm-up",
+        "extractor_key": "WarmUp",
+        "formats": [
+            {"format_id": "0", "url": url, "ext": "webm", "acodec": "opus", "vcodec": "none"}
+        ],
+    }
 
 
 def run(prepared: Prepared, job: Request, events_fd: int) -> int:
