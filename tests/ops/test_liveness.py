@@ -80,6 +80,22 @@ async def test_a_live_or_draining_workers_job_is_not_reaped(
     assert after is not None and after.worker == ALIVE and after.attempt == 0
 
 
+async def test_a_worker_never_reaps_its_own_jobs_whatever_its_record_says(
+    store: tuple[JobStore, Any],
+) -> None:
+    """A Redis outage longer than ALIVE_FOR lets a live worker's record lapse; its own
+    reaper, resuming, must not give its running job up for dead (the run hands it back
+    itself, not counted as a death): another worker's reaper still does."""
+    jobs, redis = store
+    state = await running_job(jobs, DEAD)  # DEAD: no liveness record at all
+    assert await reap(jobs, redis, Owed(), own=DEAD) == []
+    after = await jobs.get(state.id)
+    assert after is not None and (after.worker, after.attempt, after.deaths) == (DEAD, 0, 0)
+    assert await reap(jobs, redis, Owed(), own=ALIVE) == [state.id]
+    after = await jobs.get(state.id)
+    assert after is not None and (after.attempt, after.deaths) == (1, 1)
+
+
 async def test_a_job_whose_worker_died_three_times_fails(store: tuple[JobStore, Any]) -> None:
     jobs, redis = store
     state = await running_job(jobs, DEAD)

@@ -83,11 +83,17 @@ async def _requeue(redis: ArqRedis, job_id: str, attempt: int) -> None:
     await requeue(redis, job_id, attempt, bulk=await bulk.is_bulk(redis, job_id))
 
 
-async def reap(store: JobStore, redis: ArqRedis, owed: Owed) -> list[str]:
-    """Hand back every running job whose worker's liveness record is gone; their ids."""
+async def reap(
+    store: JobStore, redis: ArqRedis, owed: Owed, *, own: str | None = None
+) -> list[str]:
+    """Hand back every running job whose worker's liveness record is gone; their ids.
+
+    Never those of `own` (the reaping worker's id): it is alive whatever its record says
+    (a Redis outage longer than ALIVE_FOR lets the record lapse), and its runs hand their
+    jobs back themselves, at once or owed. Counted as deaths, an outage could fail a job."""
     reaped = []
     for job_id, worker_id in (await store.running()).items():
-        if await workers.is_alive(redis, worker_id):
+        if worker_id == own or await workers.is_alive(redis, worker_id):
             continue
         state = await store.get(job_id)
         if state is None or state.status.finished:
@@ -105,12 +111,12 @@ async def reap(store: JobStore, redis: ArqRedis, owed: Owed) -> list[str]:
     return reaped
 
 
-async def keep_reaping(store: JobStore, redis: ArqRedis, owed: Owed) -> None:
+async def keep_reaping(store: JobStore, redis: ArqRedis, owed: Owed, worker_id: str) -> None:
     """Reap every BEAT seconds, until cancelled: every worker does, so one alone suffices."""
     while True:
         try:
             await owed.settle(store, redis)
-            await reap(store, redis, owed)
+            await reap(store, redis, owed, own=worker_id)
         except (RedisError, OSError) as exc:
             log.warning("reaping dead workers' jobs failed: %s", exc)
         await asyncio.sleep(workers.BEAT)

@@ -189,7 +189,9 @@ def create_workers(settings: Settings, redis: ArqRedis, process: WorkerProcess) 
         ctx["ytmp3_heartbeat"] = asyncio.create_task(
             heartbeat.keep_beating(redis, process.worker_id, pair, process.presence)
         )
-        ctx["ytmp3_reaper"] = asyncio.create_task(keep_reaping(store, redis, process.owed))
+        ctx["ytmp3_reaper"] = asyncio.create_task(
+            keep_reaping(store, redis, process.owed, process.worker_id)
+        )
         ready.set()
 
     async def bulk_startup(ctx: dict[str, Any]) -> None:
