@@ -47,18 +47,22 @@ def _client(request: Request, settings: Settings, caller: Caller | None) -> str:
 
 def _limit_of(
     request: Request, settings: Settings, caller: Caller | None
-) -> tuple[str, RateLimit | None]:
-    """Who a submission counts against, and at what rate: a key's own rate replaces the
-    per-address limit for its holder."""
+) -> tuple[str, RateLimit] | None:
+    """Who a submission counts against, and at what rate (None: no limit, and the client
+    not worked out): a key's own rate replaces the per-address limit for its holder."""
     if caller is not None and caller.key.rate is not None:
-        return _client(request, settings, caller), parse_rate_limit(caller.key.rate)
+        own = parse_rate_limit(caller.key.rate)
+        return None if own is None else (_client(request, settings, caller), own)
+    if settings.rate is None:
+        return None
     return client_identity(client_of(request, settings)), settings.rate
 
 
 async def enforce_rate_limit(request: Request, resources: ResourcesDep) -> None:
-    client, rate = _limit_of(request, resources.settings, caller_of(request))
-    if rate is None:
+    limit = _limit_of(request, resources.settings, caller_of(request))
+    if limit is None:
         return
+    client, rate = limit
     wait = await retry_after(resources.redis, client, rate)
     if wait is not None:
         _counter("rate_limited").inc()
