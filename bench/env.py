@@ -195,8 +195,6 @@ class RssSampler:
         self.peak_pss_parts: dict[str, int] = {}
         self.samples = 0
         self.child_pids: dict[str, set[int]] = {}  # process name -> pids seen under the root
-        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, CPU seconds last seen)
-        self._cpu_before: dict[int, float] = {}  # pid -> CPU seconds when first seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
 
@@ -217,12 +215,6 @@ class RssSampler:
                 with contextlib.suppress(psutil.Error):
                     label = _label(proc)
                     parts[label] = parts.get(label, 0) + proc.memory_info().rss
-                    times = proc.cpu_times()
-                    known = self._cpu.get(proc.pid)
-                    if known is not None and not known[0].startswith("python"):
-                        label = known[0]  # a dying process's cmdline reads empty
-                    self._cpu[proc.pid] = (label, times.user + times.system)
-                    self._cpu_before.setdefault(proc.pid, times.user + times.system)
                     if proc.pid != self.pid:
                         self.child_pids.setdefault(label, set()).add(proc.pid)
             if total > self.peak:
@@ -234,13 +226,6 @@ class RssSampler:
                     self.peak_pss = sum(pss_parts.values())
                     self.peak_pss_parts = pss_parts
             self._stop.wait(self.interval)
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time each kind of process used while sampled (from its first sample to its last)."""
-        out: dict[str, float] = {}
-        for pid, (label, seconds) in self._cpu.items():
-            out[label] = out.get(label, 0.0) + seconds - self._cpu_before[pid]
-        return out
 
 
 def _pss(procs: list[psutil.Process]) -> dict[str, int]:
