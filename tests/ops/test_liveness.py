@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib import metadata
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from ytmp3.cache.connection import Store
 from ytmp3.cache.job_store import JobStore, NotCurrent
 from ytmp3.cache.workers import State, WorkerRecord
 from ytmp3.config import Settings
+from ytmp3.jobs.convert import convert
 from ytmp3.jobs.handback import MAX_RUNS, Owed, reap
 from ytmp3.jobs.heartbeat import Presence, keep_beating
 from ytmp3.model.job import JobState, Status, advance
@@ -94,6 +96,24 @@ async def test_a_worker_never_reaps_its_own_jobs_whatever_its_record_says(
     assert await reap(jobs, redis, Owed(), own=ALIVE) == [state.id]
     after = await jobs.get(state.id)
     assert after is not None and (after.attempt, after.deaths) == (1, 1)
+
+
+async def test_arq_running_an_attempt_again_hands_it_back_unless_its_worker_is_this_one(
+    store: tuple[JobStore, Any],
+) -> None:
+    """ARQ runs an attempt again when it lost track of it: the attempt's worker, gone, is
+    given up for dead; the very worker doing the re-run is not, whatever its record says
+    (its cut run hands the job back itself)."""
+    jobs, redis = store
+    state = await running_job(jobs, DEAD)  # DEAD: no liveness record at all
+    this_one = SimpleNamespace(store=jobs, redis=redis, worker_id=DEAD)
+    assert await convert({"ytmp3": this_one}, state.id, 0) == "not ours"
+    after = await jobs.get(state.id)
+    assert after is not None and (after.worker, after.attempt, after.deaths) == (DEAD, 0, 0)
+    another = SimpleNamespace(store=jobs, redis=redis, worker_id=ALIVE)
+    assert await convert({"ytmp3": another}, state.id, 0) == "not ours"
+    after = await jobs.get(state.id)
+    assert after is not None and (after.worker, after.attempt, after.deaths) == (None, 1, 1)
 
 
 async def test_a_job_whose_worker_died_three_times_fails(store: tuple[JobStore, Any]) -> None:

@@ -218,7 +218,7 @@ def _warm_up(ydl: Any, extractor: Any, url: str) -> None:
     # What every extraction does whatever its extractor, and compiles into per-process
     # caches a fork inherits: the found video's processing (format choice, the output
     # template), yt-dlp's date parsing (each strptime pattern it tries), a URL's IDNA
-    # encoding. Left to the forks, each download spent ~20 ms more CPU before its first
+    # encoding. Left to the forks, each download spent ~25 ms more CPU before its first
     # byte (bench/RESULTS.md, session 9). Offline: nothing is requested or downloaded.
     with contextlib.suppress(Exception):
         from yt_dlp.utils import escape_url, unified_strdate, unified_timestamp
