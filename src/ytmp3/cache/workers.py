@@ -120,6 +120,13 @@ async def is_alive(redis: Redis, worker_id: str) -> bool:
     return bool(await redis.exists(keys.worker_key(worker_id)) > 0)
 
 
+async def given_up(redis: Redis, worker_id: str, *, by: str | None) -> bool:
+    """Whether worker `by` gives `worker_id` up for dead: its record is gone, and it is not
+    `by` itself, which is alive whatever its record says (a Redis outage longer than
+    ALIVE_FOR lets the record lapse) and whose runs hand their jobs back themselves."""
+    return worker_id != by and not await is_alive(redis, worker_id)
+
+
 async def alive(redis: Redis) -> int:
     """How many workers take jobs (draining ones do not count)."""
     return sum(r.state is State.TAKING for r in await records(redis))

@@ -141,9 +141,8 @@ async def _claim(jc: JobContext, job_id: str, attempt: int) -> JobState | None:
         log.info("job %s: attempt %d is not the current one (%d)", job_id, attempt, state.attempt)
         return None
     if state.worker is not None:
-        # This attempt ran before: ARQ runs it again as its worker vanished. (Never given
-        # up for dead here when that worker is this one: its cut run hands it back.)
-        if state.worker != jc.worker_id and not await workers.is_alive(jc.redis, state.worker):
+        # This attempt ran before: ARQ runs it again as its worker vanished.
+        if await workers.given_up(jc.redis, state.worker, by=jc.worker_id):
             await hand_back(jc.store, jc.redis, job_id, attempt, state.worker, died=True)
         return None
 

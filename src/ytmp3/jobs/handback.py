@@ -86,14 +86,12 @@ async def _requeue(redis: ArqRedis, job_id: str, attempt: int) -> None:
 async def reap(
     store: JobStore, redis: ArqRedis, owed: Owed, *, own: str | None = None
 ) -> list[str]:
-    """Hand back every running job whose worker's liveness record is gone; their ids.
-
-    Never those of `own` (the reaping worker's id): it is alive whatever its record says
-    (a Redis outage longer than ALIVE_FOR lets the record lapse), and its runs hand their
-    jobs back themselves, at once or owed. Counted as deaths, an outage could fail a job."""
+    """Hand back every running job whose worker is given up for dead; their ids. Never
+    those of `own`, the reaping worker (workers.given_up): counted as deaths, an outage
+    could fail a job."""
     reaped = []
     for job_id, worker_id in (await store.running()).items():
-        if worker_id == own or await workers.is_alive(redis, worker_id):
+        if not await workers.given_up(redis, worker_id, by=own):
             continue
         state = await store.get(job_id)
         if state is None or state.status.finished:
